@@ -1,0 +1,448 @@
+import type { Duplex } from 'node:stream';
+import { randomFillSync } from 'node:crypto';
+import { WsmodError } from '../errors.ts';
+import { MAX_CONTROL_PAYLOAD, Opcode } from '../protocol/constants.ts';
+import { FrameParser, type FrameHandler } from '../protocol/frame-parser.ts';
+import { encodeClosePayload, frameHeaderSize, writeFrameHeader } from '../protocol/frame-serializer.ts';
+import { applyMask } from '../protocol/mask.ts';
+import { SMALL_FRAME, outputArena } from './output-arena.ts';
+
+/** What `send` did with a message. */
+export type SendResult =
+  /** Handed to the socket, which was keeping up. */
+  | 'sent'
+  /** Accepted, but the socket is backed up: it waits in memory until the peer reads (see onDrain). */
+  | 'queued'
+  /** Not sent: the connection is closing, or the outbound queue is over maxBackpressure. */
+  | 'dropped';
+
+/** What to do when a send would take the outbound queue over maxBackpressure. */
+export type BackpressurePolicy = 'drop' | 'close';
+
+/** Options of a {@link Connection}. All durations in milliseconds; 0 disables a timer. */
+export interface ConnectionOptions {
+  /** `server` expects masked frames and sends unmasked ones; `client` the reverse. */
+  readonly role: 'server' | 'client';
+  readonly maxMessageSize: number;
+  /** Silence after which a ping is sent (0: no keepalive). */
+  readonly idleTimeout: number;
+  /** Time to hear anything after that ping before the peer is declared dead. */
+  readonly pongTimeout: number;
+  /** Time for the closing handshake before the TCP connection is destroyed. */
+  readonly closeTimeout: number;
+  /** Outbound bytes held in memory (ours plus the socket's) beyond which `send` applies the policy. */
+  readonly maxBackpressure: number;
+  readonly backpressurePolicy: BackpressurePolicy;
+}
+
+/** Callbacks of a {@link Connection}. They must not throw: the host wraps plugin code. */
+export interface ConnectionEvents {
+  onMessage(data: Buffer, isBinary: boolean): void;
+  /** The outbound queue drained after a send returned 'queued' or 'dropped'. */
+  onDrain(): void;
+  onPing?(data: Buffer): void;
+  onPong?(data: Buffer): void;
+  /**
+   * Exactly once, when the TCP connection is gone. `code`/`reason`: the peer's close frame if one
+   * arrived, else the code this side closed or failed the connection with, else 1006. `error` is set
+   * when the connection ended through a failure (protocol violation, timeout, socket error).
+   */
+  onClose(code: number, reason: string, error: WsmodError | undefined): void;
+}
+
+/** The connection's life (RFC 6455 §4.1, §7). */
+export const ReadyState = { OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
+export type ReadyState = (typeof ReadyState)[keyof typeof ReadyState];
+
+/** Keepalive ticks per idleTimeout: a ping goes out between 1 and 1.25 idleTimeouts of silence. */
+const TICKS_PER_IDLE = 4;
+
+/**
+ * One WebSocket over a Duplex (a TCP or TLS socket after the handshake).
+ *
+ * Reading: socket data → {@link FrameParser} → events. Writing: frames go into a per-connection batch
+ * (small frames back to back in the shared output arena) that leaves in one write at the end of the
+ * current input chunk, or at the end of the current microtask when the send came from elsewhere.
+ */
+export class Connection implements FrameHandler {
+  readonly #socket: Duplex;
+  readonly #opts: ConnectionOptions;
+  readonly #events: ConnectionEvents;
+  readonly #parser: FrameParser;
+  readonly #client: boolean;
+
+  #state: ReadyState = ReadyState.OPEN;
+  #closeSent = false;
+  #closeReceived = false;
+  #closeCode = 1006;
+  #closeReason = '';
+  #error: WsmodError | undefined;
+  #closeTimer: NodeJS.Timeout | undefined;
+
+  // Outbound batch: slices waiting for the next flush, and the open run in the output arena.
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #runBuf: Buffer | null = null;
+  #runStart = 0;
+  #runEnd = 0;
+  #reading = false;
+  #flushScheduled = false;
+  #wantDrain = false;
+
+  // Keepalive.
+  #keepalive: NodeJS.Timeout | undefined;
+  #silentTicks = 0;
+  #pingTicks = -1; // ticks since our keepalive ping; -1 when none is outstanding
+  readonly #pongTicks: number;
+
+  /**
+   * Takes over `socket` (which should be paused: nothing is read until {@link start}). Sending is
+   * possible at once.
+   */
+  constructor(socket: Duplex, options: ConnectionOptions, events: ConnectionEvents) {
+    this.#socket = socket;
+    this.#opts = options;
+    this.#events = events;
+    this.#client = options.role === 'client';
+    this.#parser = new FrameParser(this, { role: options.role, maxMessageSize: options.maxMessageSize });
+    const tick = options.idleTimeout / TICKS_PER_IDLE;
+    this.#pongTicks = tick > 0 ? Math.max(1, Math.ceil(options.pongTimeout / tick)) : 0;
+
+    // The HTTP server's timeouts must not reach an upgraded socket: an idle WebSocket is alive.
+    const net = socket as Duplex & { setTimeout?: (ms: number) => void; setNoDelay?: (on: boolean) => void };
+    net.setTimeout?.(0);
+    net.setNoDelay?.(true);
+    socket.on('error', (err: Error) => this.#onSocketError(err));
+    socket.on('close', () => this.#onSocketClose());
+    socket.on('end', () => this.#onSocketEnd());
+    socket.on('drain', () => this.#onSocketDrain());
+    if (tick > 0) {
+      this.#keepalive = setInterval(() => this.#onTick(), tick);
+      this.#keepalive.unref();
+    }
+  }
+
+  /** Starts reading: first `head` (bytes that arrived with the handshake), then the socket. */
+  start(head?: Buffer): void {
+    if (this.#state === ReadyState.CLOSED) return;
+    if (head !== undefined && head.length > 0) this.#onData(head);
+    this.#socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    this.#socket.resume();
+  }
+
+  /** Current state: OPEN, CLOSING (close frame sent or received), CLOSED. */
+  get readyState(): ReadyState {
+    return this.#state;
+  }
+
+  /** Outbound bytes not yet handed to the kernel: this connection's batch plus the socket's buffer. */
+  get bufferedAmount(): number {
+    return this.#pendingBytes + (this.#runEnd - this.#runStart) + this.#socket.writableLength;
+  }
+
+  /** Sends one message. See {@link SendResult} for what the result means. */
+  send(data: Buffer | Uint8Array | string, isBinary: boolean): SendResult {
+    if (this.#state !== ReadyState.OPEN) return 'dropped';
+    const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    const queued = this.bufferedAmount;
+    // A message is always accepted onto an empty queue, so any single message can be sent.
+    if (queued > 0 && queued + length > this.#opts.maxBackpressure) {
+      this.#wantDrain = true;
+      if (this.#opts.backpressurePolicy === 'close') {
+        this.fail(new WsmodError('WSMOD_ERR_BACKPRESSURE', `${queued + length} bytes`));
+      }
+      return 'dropped';
+    }
+    const backedUp = this.#socket.writableNeedDrain;
+    this.#frame(isBinary ? Opcode.BINARY : Opcode.TEXT, data, length);
+    if (backedUp) {
+      this.#wantDrain = true;
+      return 'queued';
+    }
+    return 'sent';
+  }
+
+  /** Sends a ping (payload at most 125 bytes). Returns false when the connection is not open. */
+  ping(data: Buffer | string = ''): boolean {
+    return this.#control(Opcode.PING, data);
+  }
+
+  /** Sends an unsolicited pong (RFC 6455 §5.5.3 allows it as a one-way heartbeat). */
+  pong(data: Buffer | string = ''): boolean {
+    return this.#control(Opcode.PONG, data);
+  }
+
+  /**
+   * Starts the closing handshake (RFC 6455 §7.1.2): sends a close frame and waits for the peer's, at
+   * most closeTimeout, then the TCP connection is destroyed. Throws WSMOD_ERR_INVALID_CLOSE for a code
+   * that may not be sent or a reason over 123 bytes. No-op once closing.
+   */
+  close(code?: number, reason?: string): void {
+    const payload = encodeClosePayload(code, reason);
+    if (this.#state !== ReadyState.OPEN) return;
+    this.#closeCode = code ?? 1005;
+    this.#closeReason = reason ?? '';
+    this.#sendClose(payload);
+    this.#flush();
+  }
+
+  /** Destroys the TCP connection at once, without a closing handshake (reported as 1006). */
+  terminate(): void {
+    if (this.#state === ReadyState.CLOSED) return;
+    if (!this.#closeReceived) {
+      this.#closeCode = 1006;
+      this.#closeReason = '';
+    }
+    this.#socket.destroy();
+  }
+
+  // ---- FrameHandler (called by the parser) ----
+
+  /** @internal */
+  onMessage(data: Buffer, isBinary: boolean): void {
+    // RFC 6455 §7.1.2: once we sent a close frame, further data is discarded.
+    if (this.#closeSent) return;
+    this.#events.onMessage(data, isBinary);
+  }
+
+  /** @internal */
+  onPing(data: Buffer): void {
+    if (!this.#closeSent) this.#control(Opcode.PONG, data);
+    this.#events.onPing?.(data);
+  }
+
+  /** @internal */
+  onPong(data: Buffer): void {
+    this.#events.onPong?.(data);
+  }
+
+  /** @internal RFC 6455 §5.5.1: a close frame from the peer. */
+  onClose(code: number, reason: Buffer): void {
+    this.#closeReceived = true;
+    this.#closeCode = code;
+    this.#closeReason = reason.toString();
+    if (!this.#closeSent) {
+      // Echo the peer's code; a close without a code is answered with 1000 (RFC 6455 §5.5.1).
+      this.#sendClose(encodeClosePayload(code === 1005 ? 1000 : code));
+    }
+    this.#finishClosing();
+  }
+
+  // ---- internals ----
+
+  #onData(chunk: Buffer): void {
+    this.#silentTicks = 0;
+    this.#pingTicks = -1;
+    if (this.#parser.stopped) return;
+    this.#reading = true;
+    try {
+      this.#parser.push(chunk);
+    } catch (err) {
+      this.fail(err instanceof WsmodError ? err : new WsmodError('WSMOD_ERR_SOCKET', String(err)));
+    } finally {
+      this.#reading = false;
+    }
+    this.#flush();
+  }
+
+  /**
+   * Fails the connection (RFC 6455 §7.1.7): a close frame with the error's close code, then the TCP
+   * connection is closed. Errors whose close code is 1006 destroy the socket without a close frame.
+   */
+  fail(err: WsmodError): void {
+    this.#parser.stop();
+    this.#error ??= err;
+    if (this.#state === ReadyState.CLOSED) return;
+    const code = err.closeCode ?? 1011;
+    if (!this.#closeSent && code !== 1006) {
+      this.#closeCode = code;
+      this.#closeReason = '';
+      this.#sendClose(encodeClosePayload(code));
+      this.#flush();
+      this.#endTcp();
+    } else if (code === 1006) {
+      this.#closeCode = 1006;
+      this.#socket.destroy();
+    } else {
+      this.#endTcp();
+    }
+  }
+
+  #sendClose(payload: Buffer): void {
+    this.#control(Opcode.CLOSE, payload);
+    this.#closeSent = true;
+    this.#state = ReadyState.CLOSING;
+    this.#stopKeepalive();
+    if (this.#opts.closeTimeout > 0 && this.#closeTimer === undefined) {
+      this.#closeTimer = setTimeout(() => {
+        this.#error ??= new WsmodError('WSMOD_ERR_CLOSE_TIMEOUT');
+        this.#socket.destroy();
+      }, this.#opts.closeTimeout);
+      this.#closeTimer.unref();
+    }
+  }
+
+  /** Both close frames exchanged: the server closes TCP first (RFC 6455 §7.1.1); a client waits for it. */
+  #finishClosing(): void {
+    this.#flush();
+    if (!this.#client) this.#endTcp();
+  }
+
+  #endTcp(): void {
+    this.#flush();
+    this.#socket.end();
+  }
+
+  #onSocketEnd(): void {
+    // The peer will send nothing more. Whatever state we are in, our side ends too.
+    this.#parser.stop();
+    if (this.#state !== ReadyState.CLOSED) {
+      this.#flush();
+      this.#socket.end();
+    }
+  }
+
+  #onSocketError(err: Error): void {
+    this.#error ??= new WsmodError('WSMOD_ERR_SOCKET', err.message, { cause: err });
+  }
+
+  #onSocketClose(): void {
+    if (this.#state === ReadyState.CLOSED) return;
+    this.#state = ReadyState.CLOSED;
+    this.#parser.stop();
+    this.#stopKeepalive();
+    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#runBuf = null;
+    this.#runStart = this.#runEnd = 0;
+    // Neither side sent a close frame: the closure was abnormal (RFC 6455 §7.1.5).
+    if (!this.#closeReceived && !this.#closeSent) {
+      this.#closeCode = 1006;
+      this.#closeReason = '';
+    }
+    this.#events.onClose(this.#closeCode, this.#closeReason, this.#error);
+  }
+
+  #onSocketDrain(): void {
+    if (this.#wantDrain && this.#state === ReadyState.OPEN) {
+      this.#wantDrain = false;
+      this.#events.onDrain();
+    }
+  }
+
+  #onTick(): void {
+    if (this.#pingTicks >= 0) {
+      if (++this.#pingTicks >= this.#pongTicks) {
+        this.#stopKeepalive();
+        this.fail(new WsmodError('WSMOD_ERR_PONG_TIMEOUT'));
+      }
+      return;
+    }
+    if (++this.#silentTicks > TICKS_PER_IDLE) {
+      this.#silentTicks = 0;
+      this.#pingTicks = 0;
+      this.#control(Opcode.PING, '');
+    }
+  }
+
+  #stopKeepalive(): void {
+    if (this.#keepalive !== undefined) {
+      clearInterval(this.#keepalive);
+      this.#keepalive = undefined;
+    }
+  }
+
+  #control(opcode: number, data: Buffer | string): boolean {
+    if (this.#closeSent || this.#state === ReadyState.CLOSED) return false;
+    const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    if (length > MAX_CONTROL_PAYLOAD) throw new WsmodError('WSMOD_ERR_CONTROL_PAYLOAD', `${length} bytes`);
+    this.#frame(opcode, data, length);
+    return true;
+  }
+
+  /** Appends one whole frame to the outbound batch and makes sure a flush follows. */
+  #frame(opcode: number, data: Buffer | Uint8Array | string, length: number): void {
+    const masked = this.#client;
+    const headerSize = frameHeaderSize(length, masked);
+    const maskKey = masked ? randomFillSync(Buffer.allocUnsafe(4)) : undefined;
+    const init = maskKey === undefined ? { opcode, fin: true, length } : { opcode, fin: true, length, maskKey };
+    const total = headerSize + length;
+    const arena = outputArena;
+    if (total <= SMALL_FRAME) {
+      arena.reserve(total);
+      const buf = arena.buf;
+      const at = arena.at;
+      writeFrameHeader(buf, at, init);
+      if (typeof data === 'string') buf.write(data, at + headerSize);
+      else buf.set(data, at + headerSize);
+      if (maskKey !== undefined) applyMask(buf, at + headerSize, at + total, maskKey, 0, 0);
+      arena.at = at + total;
+      this.#appendRun(buf, at, at + total);
+    } else {
+      arena.reserve(headerSize);
+      const buf = arena.buf;
+      const at = arena.at;
+      writeFrameHeader(buf, at, init);
+      arena.at = at + headerSize;
+      this.#appendRun(buf, at, at + headerSize);
+      let payload: Buffer;
+      if (typeof data === 'string') payload = Buffer.from(data);
+      else if (maskKey !== undefined) payload = Buffer.from(data); // never mask the caller's buffer in place
+      else payload = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      if (maskKey !== undefined) applyMask(payload, 0, length, maskKey, 0, 0);
+      this.#closeRun();
+      this.#pending.push(payload);
+      this.#pendingBytes += length;
+    }
+    this.#scheduleFlush();
+  }
+
+  /** Extends the open run when the new bytes follow it in the same arena, else starts a new run. */
+  #appendRun(buf: Buffer, start: number, end: number): void {
+    if (this.#runBuf === buf && this.#runEnd === start) {
+      this.#runEnd = end;
+      return;
+    }
+    this.#closeRun();
+    this.#runBuf = buf;
+    this.#runStart = start;
+    this.#runEnd = end;
+  }
+
+  #closeRun(): void {
+    if (this.#runBuf === null) return;
+    this.#pending.push(this.#runBuf.subarray(this.#runStart, this.#runEnd));
+    this.#pendingBytes += this.#runEnd - this.#runStart;
+    this.#runBuf = null;
+    this.#runStart = this.#runEnd = 0;
+  }
+
+  #scheduleFlush(): void {
+    // Inside an input chunk the flush happens when the chunk is done; elsewhere at the end of this tick.
+    if (this.#reading || this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  /** Writes the whole batch: one write for one slice, else a corked burst that Node sends with writev. */
+  #flush(): void {
+    this.#closeRun();
+    const pending = this.#pending;
+    if (pending.length === 0) return;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    const socket = this.#socket;
+    if (socket.destroyed || !socket.writable) return;
+    if (pending.length === 1) {
+      socket.write(pending[0]!);
+      return;
+    }
+    socket.cork();
+    for (const piece of pending) socket.write(piece);
+    socket.uncork();
+  }
+}

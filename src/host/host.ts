@@ -1,0 +1,409 @@
+import { randomUUID } from 'node:crypto';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { type ErrorCode, WsmodError } from '../errors.ts';
+import { type Logger, createLogger } from '../log.ts';
+import type { AcceptInit, UpgradeDecision, UpgradeRequest } from '../plugin/api.ts';
+import {
+  type HandshakeRefusal,
+  acceptResponse,
+  refusal,
+  refusalResponse,
+  selectProtocol,
+  validateHandshake,
+} from '../protocol/handshake.ts';
+import { type HostLimits, type HostOptions, type Route, DEFAULTS, resolveLimits, resolveRoute } from './options.ts';
+import { checkOrigin } from './origin.ts';
+import { HostSession } from './session.ts';
+
+/** Options of {@link Host.close}. */
+export interface CloseOptions {
+  /** Time the sessions get to finish their closing handshakes before they are destroyed. Default 10 s. */
+  readonly deadline?: number;
+}
+
+/** Where a standalone host listens. */
+export interface ListenInfo {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** The decision object behind {@link UpgradeDecision}. */
+class Decision {
+  constructor(
+    readonly accept: boolean,
+    readonly init: AcceptInit<unknown>,
+    readonly status: number,
+    readonly reason: string,
+  ) {}
+}
+
+/** The socket of an upgrade request: a net.Socket or tls.TLSSocket, typed as Node types the event. */
+type UpgradeSocket = Duplex & { readonly remoteAddress?: string; readonly remotePort?: number; readonly encrypted?: boolean };
+
+/** How long a refused socket may linger, so the peer can read the response, before it is destroyed. */
+const REFUSAL_LINGER_MS = 1000;
+
+/**
+ * The WebSocket host: routes (path → plugin + directives), origin policy, connection limits, the
+ * upgrade itself, the registry of sessions and graceful shutdown. It works on `(req, socket, head)`
+ * from any Node HTTP/1.1 server, so it mounts anywhere; {@link listen} runs it standalone.
+ */
+export class Host {
+  readonly #routes = new Map<string, Route>();
+  readonly #limits: HostLimits;
+  readonly #log: Logger;
+  readonly #sessions = new Set<HostSession>();
+  readonly #perIp = new Map<string, number>();
+  #pendingHandshakes = 0;
+  #closing: Promise<void> | undefined;
+  #allEnded: (() => void) | undefined;
+  readonly #servers: Server[] = [];
+  readonly #owned = new Set<Server>();
+
+  constructor(options: HostOptions) {
+    if (typeof options !== 'object' || options === null || !Array.isArray(options.routes)) {
+      throw new WsmodError('WSMOD_ERR_INVALID_OPTION', 'createHost needs { routes: [...] }');
+    }
+    options.routes.forEach((r, i) => {
+      const route = resolveRoute(r, i);
+      if (this.#routes.has(route.path)) throw new WsmodError('WSMOD_ERR_DUPLICATE_ROUTE', route.path);
+      this.#routes.set(route.path, route);
+    });
+    this.#limits = resolveLimits(options);
+    this.#log = options.logger ?? createLogger();
+  }
+
+  /** Open sessions. */
+  get connections(): number {
+    return this.#sessions.size;
+  }
+
+  /** The resolved routes, by path. */
+  get routes(): ReadonlyMap<string, Route> {
+    return this.#routes;
+  }
+
+  /**
+   * Handles an HTTP upgrade request (`server.on('upgrade', host.handleUpgrade)`): validates it, applies
+   * the route's origin policy and the limits, asks the plugin, and answers 101 or a refusal.
+   */
+  readonly handleUpgrade = (req: IncomingMessage, socket: UpgradeSocket, head: Buffer): void => {
+    // Nothing is read until the session starts; errors during the handshake must not crash the process.
+    socket.pause();
+    socket.on('error', onHandshakeSocketError);
+    const checked = this.#precheck(req, socket);
+    if (!checked.ok) {
+      refuse(socket, checked);
+      return;
+    }
+    this.#runHandshake(req, socket, head, checked.route, checked.protocols);
+  };
+
+  /**
+   * Answers a plain HTTP request: 426 Upgrade Required on a WebSocket route (returns true), nothing on
+   * other paths (returns false, so the caller's app can serve them).
+   */
+  readonly handleRequest = (req: IncomingMessage, res: ServerResponse): boolean => {
+    if (!this.#routes.has(pathOf(req))) return false;
+    const r = refusal('WSMOD_ERR_UPGRADE_REQUIRED', undefined, {
+      Upgrade: 'websocket',
+      Connection: 'Upgrade',
+      'Sec-WebSocket-Version': '13',
+    });
+    res.writeHead(r.status, { ...r.headers, 'Content-Type': 'text/plain; charset=utf-8' });
+    res.end(`${r.reason}\n`);
+    return true;
+  };
+
+  /** Serves WebSocket upgrades on an existing http or https server. */
+  attach(server: Server | HttpsServer): this {
+    server.on('upgrade', this.handleUpgrade);
+    this.#servers.push(server as Server);
+    return this;
+  }
+
+  /**
+   * Runs standalone: an HTTP server on `host:port` (port 0 picks a free one) that upgrades on the
+   * routes, answers 426 to plain requests on them and 404 elsewhere.
+   */
+  async listen(port: number, host = '127.0.0.1'): Promise<ListenInfo> {
+    const t = this.#limits.handshakeTimeout;
+    const server = createServer({
+      // Slow or incomplete request heads are dropped (DESIGN.md: handshakeTimeout).
+      headersTimeout: t > 0 ? t : 0,
+      requestTimeout: t > 0 ? t : 0,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, t > 0 ? t / 2 : 1000)),
+    });
+    server.on('request', (req, res) => {
+      if (this.handleRequest(req, res)) return;
+      const r = refusal('WSMOD_ERR_NOT_FOUND');
+      res.writeHead(r.status, { 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end(`${r.reason}\n`);
+    });
+    this.attach(server);
+    this.#owned.add(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = server.address() as AddressInfo;
+    return { host: addr.address, port: addr.port };
+  }
+
+  /**
+   * Graceful shutdown: refuses new upgrades (503), closes every session with 1001 and waits for the
+   * closing handshakes, destroys whatever is left at the deadline, then runs each plugin's onShutdown
+   * and closes the servers this host listens on. Idempotent.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    this.#closing ??= this.#shutdown(options.deadline ?? DEFAULTS.shutdownDeadline);
+    return this.#closing;
+  }
+
+  async #shutdown(deadline: number): Promise<void> {
+    const serversClosed = [...this.#owned].map(
+      (server) =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        }),
+    );
+    if (this.#sessions.size > 0) {
+      const ended = new Promise<void>((resolve) => (this.#allEnded = resolve));
+      for (const session of this.#sessions) session.close(1001, 'server shutting down');
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<void>((resolve) => (timer = setTimeout(resolve, deadline)));
+      await Promise.race([ended, expired]);
+      clearTimeout(timer);
+      if (this.#sessions.size > 0) {
+        this.#log.warn({ sessions: this.#sessions.size }, 'shutdown deadline reached: destroying the remaining connections');
+        for (const session of this.#sessions) session.terminate();
+        await ended;
+      }
+    }
+    const plugins = new Set([...this.#routes.values()].map((r) => r.plugin));
+    for (const plugin of plugins) {
+      try {
+        await plugin.onShutdown?.();
+      } catch (err) {
+        this.#log.error({ plugin: plugin.name, hook: 'onShutdown', err }, `plugin "${plugin.name}" threw in onShutdown`);
+      }
+    }
+    for (const server of this.#servers) server.off('upgrade', this.handleUpgrade);
+    for (const server of this.#owned) server.closeAllConnections();
+    await Promise.all(serversClosed);
+  }
+
+  /** Checks that need no plugin: state, route, RFC 6455 §4.2.1, origin, limits. */
+  #precheck(
+    req: IncomingMessage,
+    socket: UpgradeSocket,
+  ): HandshakeRefusal | { readonly ok: true; readonly route: Route; readonly protocols: readonly string[] } {
+    if (this.#closing !== undefined) return refusal('WSMOD_ERR_SHUTTING_DOWN');
+    const route = this.#routes.get(pathOf(req));
+    if (route === undefined) return refusal('WSMOD_ERR_NOT_FOUND', pathOf(req));
+    const verdict = validateHandshake({ method: req.method ?? '', httpVersion: req.httpVersion, headers: req.headers });
+    if (!verdict.ok) return verdict;
+    const origin = headerValue(req, 'origin');
+    const scheme = socket.encrypted === true ? 'https' : 'http';
+    const bad = checkOrigin(route.origin, route.requireOrigin, origin, scheme, headerValue(req, 'host') ?? '');
+    if (bad !== undefined) return refusal(bad, origin);
+    if (this.#sessions.size + this.#pendingHandshakes >= this.#limits.maxConnections) {
+      return refusal('WSMOD_ERR_MAX_CONNECTIONS');
+    }
+    const ip = socket.remoteAddress ?? '';
+    if ((this.#perIp.get(ip) ?? 0) >= this.#limits.maxConnectionsPerIp) return refusal('WSMOD_ERR_MAX_CONNECTIONS_PER_IP');
+    return { ok: true, route, protocols: verdict.protocols };
+  }
+
+  #runHandshake(req: IncomingMessage, socket: UpgradeSocket, head: Buffer, route: Route, offered: readonly string[]): void {
+    const ip = socket.remoteAddress ?? '';
+    this.#pendingHandshakes++;
+    this.#countIp(ip, 1);
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const release = (): void => {
+      if (settled) return;
+      settled = true;
+      if (timer !== undefined) clearTimeout(timer);
+      socket.off('close', onGone);
+      this.#pendingHandshakes--;
+    };
+    const onGone = (): void => {
+      release();
+      this.#countIp(ip, -1);
+    };
+    socket.on('close', onGone);
+    if (this.#limits.handshakeTimeout > 0) {
+      timer = setTimeout(() => {
+        onGone();
+        refuse(socket, refusal('WSMOD_ERR_HANDSHAKE_TIMEOUT'));
+      }, this.#limits.handshakeTimeout);
+    }
+
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const selected = selectProtocol(route.protocols, offered);
+    const finish = (decision: Decision): void => {
+      if (settled) return;
+      release();
+      if (!decision.accept) {
+        this.#countIp(ip, -1);
+        refuse(socket, { ...refusal('WSMOD_ERR_UPGRADE_REJECTED'), status: decision.status, reason: decision.reason });
+        return;
+      }
+      if (this.#closing !== undefined) {
+        this.#countIp(ip, -1);
+        refuse(socket, refusal('WSMOD_ERR_SHUTTING_DOWN'));
+        return;
+      }
+      this.#accept(req, socket, head, route, url, offered, selected, decision.init, ip);
+    };
+    const hook = route.plugin.onUpgrade;
+    if (hook === undefined) {
+      finish(new Decision(true, {}, 101, ''));
+      return;
+    }
+    const request: UpgradeRequest<unknown> = {
+      path: url.pathname,
+      query: url.searchParams,
+      headers: req.headers,
+      origin: headerValue(req, 'origin'),
+      remoteAddress: ip,
+      remotePort: socket.remotePort ?? 0,
+      protocols: offered,
+      selectedProtocol: selected,
+      accept: (init = {}) => new Decision(true, init, 101, '') as unknown as UpgradeDecision,
+      reject: (status, reason) => {
+        const ok = Number.isInteger(status) && status >= 400 && status <= 599;
+        return new Decision(false, {}, ok ? status : 500, reason ?? 'connection refused') as unknown as UpgradeDecision;
+      },
+    };
+    const failed = (err: unknown): void => {
+      this.#log.error({ plugin: route.plugin.name, hook: 'onUpgrade', err }, `plugin "${route.plugin.name}" threw in onUpgrade`);
+      const r = refusal('WSMOD_ERR_UPGRADE_FAILED');
+      finish(new Decision(false, {}, r.status, r.reason));
+    };
+    const decide = (value: unknown): void => {
+      if (value instanceof Decision) finish(value);
+      else failed(new Error('onUpgrade must return req.accept(...) or req.reject(...)'));
+    };
+    try {
+      const result: unknown = hook.call(route.plugin, request);
+      if (result instanceof Promise) result.then(decide, failed);
+      else decide(result);
+    } catch (err) {
+      failed(err);
+    }
+  }
+
+  #accept(
+    req: IncomingMessage,
+    socket: UpgradeSocket,
+    head: Buffer,
+    route: Route,
+    url: URL,
+    offered: readonly string[],
+    selected: string | undefined,
+    init: AcceptInit<unknown>,
+    ip: string,
+  ): void {
+    const protocol = init.protocol ?? selected;
+    let response: string;
+    try {
+      if (protocol !== undefined && !offered.includes(protocol)) {
+        throw new WsmodError('WSMOD_ERR_PROTOCOL_NOT_OFFERED', protocol);
+      }
+      response = acceptResponse(headerValue(req, 'sec-websocket-key')!.trim(), protocol, init.headers);
+    } catch (err) {
+      this.#countIp(ip, -1);
+      const code: ErrorCode = err instanceof WsmodError ? err.code : 'WSMOD_ERR_UPGRADE_FAILED';
+      this.#log.error({ plugin: route.plugin.name, hook: 'onUpgrade', err }, 'invalid accept from plugin');
+      refuse(socket, refusal(code));
+      return;
+    }
+    if (socket.destroyed) {
+      this.#countIp(ip, -1);
+      return;
+    }
+    socket.off('error', onHandshakeSocketError);
+    socket.write(response);
+    const session = new HostSession(
+      {
+        id: randomUUID(),
+        path: url.pathname,
+        query: url.searchParams,
+        headers: req.headers,
+        remoteAddress: ip,
+        remotePort: socket.remotePort ?? 0,
+        protocol,
+        extensions: '',
+        data: init.data,
+      },
+      route,
+      socket,
+      this.#log,
+      (s) => this.#ended(s, ip),
+    );
+    this.#sessions.add(session);
+    session.open(head);
+  }
+
+  #ended(session: HostSession, ip: string): void {
+    if (!this.#sessions.delete(session)) return;
+    this.#countIp(ip, -1);
+    if (this.#sessions.size === 0) this.#allEnded?.();
+  }
+
+  #countIp(ip: string, delta: number): void {
+    const n = (this.#perIp.get(ip) ?? 0) + delta;
+    if (n <= 0) this.#perIp.delete(ip);
+    else this.#perIp.set(ip, n);
+  }
+}
+
+/** Creates a {@link Host}. Throws WSMOD_ERR_* for invalid routes or plugins. */
+export function createHost(options: HostOptions): Host {
+  return new Host(options);
+}
+
+function onHandshakeSocketError(): void {
+  // A peer that resets during the handshake: the 'close' that follows cleans up.
+}
+
+/** The request path without the query; origin-form or absolute-form request targets. */
+function pathOf(req: IncomingMessage): string {
+  const target = req.url ?? '/';
+  if (target.startsWith('/')) {
+    const q = target.indexOf('?');
+    return q === -1 ? target : target.slice(0, q);
+  }
+  try {
+    return new URL(target).pathname;
+  } catch {
+    return target;
+  }
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Writes a refusal and closes the socket once the peer had a moment to read it. */
+function refuse(socket: Duplex, r: HandshakeRefusal): void {
+  if (socket.destroyed) return;
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(refusalResponse(r.status, r.reason, r.headers));
+  const timer = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}

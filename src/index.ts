@@ -1,0 +1,30 @@
+/**
+ * wsmod: a WebSocket host. Services are plugins written against one small, versioned API; the host
+ * runs them standalone or mounted in any Node server.
+ */
+export { definePlugin, PLUGIN_API_VERSION } from './plugin/api.ts';
+export type {
+  AcceptInit,
+  Headers,
+  MaybePromise,
+  Plugin,
+  SendOptions,
+  SendResult,
+  Session,
+  UpgradeDecision,
+  UpgradeRequest,
+} from './plugin/api.ts';
+export { validatePlugin } from './plugin/validate.ts';
+export { loadPlugin } from './plugin/loader.ts';
+export { createHost, Host } from './host/host.ts';
+export type { CloseOptions, ListenInfo } from './host/host.ts';
+export { DEFAULTS } from './host/options.ts';
+export type { HostOptions, RouteOptions } from './host/options.ts';
+export type { OriginPolicy } from './host/origin.ts';
+export { Connection, ReadyState } from './connection/connection.ts';
+export type { BackpressurePolicy, ConnectionEvents, ConnectionOptions } from './connection/connection.ts';
+export { ERRORS, WsmodError, isWsmodError } from './errors.ts';
+export type { ErrorCode, ErrorDefinition } from './errors.ts';
+export { CLOSE_CODES, CloseCode, isValidCloseCode } from './protocol/close-codes.ts';
+export { createLogger } from './log.ts';
+export type { Logger, LogLevel } from './log.ts';

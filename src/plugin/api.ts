@@ -1,0 +1,123 @@
+/**
+ * The wsmod plugin API, version 1. A plugin is a plain object of hooks; it never sees a socket, an
+ * HTTP request or a framework type, so the same plugin runs under `wsmod serve`, inside any Node
+ * server, or (later) in a worker or another process. Additions to v1 are optional members only;
+ * anything that would break a v1 plugin goes into v2.
+ */
+
+/** The plugin API version this host implements. */
+export const PLUGIN_API_VERSION = 1;
+
+/** Request headers: lower-case names, as Node gives them. */
+export type Headers = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+/** What `session.send` did with a message (see docs/protocol.md, "Backpressure"). */
+export type SendResult = 'sent' | 'queued' | 'dropped';
+
+/** Options of `session.send`. */
+export interface SendOptions {
+  /** Send as a binary message. Default: true for bytes, false for strings. */
+  readonly binary?: boolean;
+}
+
+/** How the plugin accepts an upgrade. */
+export interface AcceptInit<Data> {
+  /** Subprotocol to answer with; must be one the client offered. Default: the route's choice. */
+  readonly protocol?: string;
+  /** Extra response headers on the 101. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Initial `session.data`. */
+  readonly data?: Data;
+}
+
+declare const decisionBrand: unique symbol;
+
+/** The verdict returned by `onUpgrade`; made only by `req.accept` or `req.reject`. */
+export interface UpgradeDecision {
+  readonly [decisionBrand]: true;
+}
+
+/** The handshake request as a plugin sees it in `onUpgrade`, before the 101 is sent. */
+export interface UpgradeRequest<Data = unknown> {
+  /** Path of the request URL, without the query. */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: Headers;
+  /** The Origin header, when the client sent one (browsers always do). */
+  readonly origin: string | undefined;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** Subprotocols the client offered, in its order of preference. */
+  readonly protocols: readonly string[];
+  /** The subprotocol the host would pick: the route's preference order against the client's offer. */
+  readonly selectedProtocol: string | undefined;
+  /** Accept the connection. */
+  accept(init?: AcceptInit<Data>): UpgradeDecision;
+  /** Refuse with an HTTP status (400-599) and a one-line reason. */
+  reject(status: number, reason?: string): UpgradeDecision;
+}
+
+/** One open WebSocket, as the plugin sees it. */
+export interface Session<Data = unknown> {
+  /** Unique id (a UUID). */
+  readonly id: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: Headers;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** The negotiated subprotocol, or undefined when none. */
+  readonly protocol: string | undefined;
+  /** The negotiated extensions, as in the Sec-WebSocket-Extensions response header ('' when none). */
+  readonly extensions: string;
+  /** The plugin's own per-session state. */
+  data: Data;
+  /** Outbound bytes not yet handed to the kernel. */
+  readonly bufferedAmount: number;
+  /** 'open', 'closing' (a close frame was sent or received) or 'closed'. */
+  readonly readyState: 'open' | 'closing' | 'closed';
+  /**
+   * Send a message. Strings go as text and bytes as binary unless `binary` says otherwise. The bytes
+   * are not copied when large: do not modify them until the message is written.
+   */
+  send(data: string | Uint8Array, options?: SendOptions): SendResult;
+  /** Start the closing handshake (code 1000-1003, 1007-1014 or 3000-4999; reason up to 123 bytes). */
+  close(code?: number, reason?: string): void;
+  /** Drop the TCP connection at once, with no closing handshake. */
+  terminate(): void;
+  /** Send a ping (payload up to 125 bytes); the host answers pongs and keeps the connection alive itself. */
+  ping(data?: string | Uint8Array): boolean;
+}
+
+/** A result that may be awaited; the host waits where the hook's doc says it does. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** A WebSocket service, written against plugin API v1. */
+export interface Plugin<Data = unknown> {
+  /** Name used in logs and errors. */
+  readonly name: string;
+  /** The plugin API version the plugin is written for: 1. */
+  readonly apiVersion: typeof PLUGIN_API_VERSION;
+  /** Subprotocols the plugin speaks, in order of preference. */
+  readonly protocols?: readonly string[];
+  /** Before the 101: accept or refuse. Awaited (within the host's handshakeTimeout). Default: accept. */
+  onUpgrade?(req: UpgradeRequest<Data>): MaybePromise<UpgradeDecision>;
+  /** The connection is open and may be used. Awaited: no onMessage runs before it settles. */
+  onOpen?(session: Session<Data>): MaybePromise<void>;
+  /** A complete message. Text arrives as UTF-8 bytes (`data.toString()`), validated. Not awaited. */
+  onMessage(session: Session<Data>, data: Buffer, isBinary: boolean): MaybePromise<void>;
+  /** The connection is closed (TCP included). Runs exactly once per opened session. */
+  onClose?(session: Session<Data>, code: number, reason: string): MaybePromise<void>;
+  /** The outbound queue drained after a send returned 'queued' or 'dropped'. */
+  onDrain?(session: Session<Data>): MaybePromise<void>;
+  /** The host is stopping or replacing this plugin; awaited (within the shutdown deadline). */
+  onShutdown?(): MaybePromise<void>;
+}
+
+/**
+ * Declares a plugin. An identity function that gives the object its types: `Data` is the type of
+ * `session.data`.
+ */
+export function definePlugin<Data = undefined>(plugin: Plugin<Data>): Plugin<Data> {
+  return plugin;
+}

@@ -131,3 +131,70 @@ export function parseServerFrames(bytes: Buffer): Array<{ opcode: number; fin: b
 export function closeCodeOf(payload: Buffer): number {
   return payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
 }
+
+/** An HTTP response read off a raw socket. */
+export interface RawResponse {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+/**
+ * Sends a raw HTTP request (request line and header lines, CRLF added) and reads the response until
+ * the server closes the connection or the body is complete.
+ */
+export async function rawRequest(port: number, lines: readonly string[]): Promise<RawResponse> {
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+  const chunks: Buffer[] = [];
+  return new Promise<RawResponse>((resolve, reject) => {
+    const parse = (): RawResponse | undefined => {
+      const all = Buffer.concat(chunks).toString('latin1');
+      const end = all.indexOf('\r\n\r\n');
+      if (end === -1) return undefined;
+      const [statusLine = '', ...headerLines] = all.slice(0, end).split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const line of headerLines) {
+        const i = line.indexOf(':');
+        headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+      }
+      const body = all.slice(end + 4);
+      const length = Number(headers['content-length'] ?? NaN);
+      if (Number.isFinite(length) && Buffer.byteLength(body, 'latin1') < length) return undefined;
+      return { status: Number(statusLine.split(' ')[1]), headers, body };
+    };
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      const r = parse();
+      if (r !== undefined) {
+        socket.destroy();
+        resolve(r);
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const r = parse();
+      if (r === undefined) reject(new Error(`connection closed without a complete response: ${Buffer.concat(chunks).toString('latin1')}`));
+      else resolve(r);
+    });
+  });
+}
+
+/** Request lines of a valid handshake for `path` on `port`, with overrides (null removes a header). */
+export function handshakeLines(port: number, path = '/echo', overrides: Record<string, string | null> = {}, requestLine?: string): string[] {
+  const headers: Record<string, string | null> = {
+    Host: `127.0.0.1:${port}`,
+    Upgrade: 'websocket',
+    Connection: 'Upgrade',
+    'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+    'Sec-WebSocket-Version': '13',
+    ...overrides,
+  };
+  return [
+    requestLine ?? `GET ${path} HTTP/1.1`,
+    ...Object.entries(headers)
+      .filter((e): e is [string, string] => e[1] !== null)
+      .map(([k, v]) => `${k}: ${v}`),
+  ];
+}

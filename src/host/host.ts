@@ -9,6 +9,7 @@ import type { AcceptInit, UpgradeDecision, UpgradeRequest } from '../plugin/api.
 import {
   type HandshakeRefusal,
   acceptResponse,
+  listHeader,
   refusal,
   refusalResponse,
   selectProtocol,
@@ -108,13 +109,21 @@ export class Host {
    */
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): boolean => {
     if (!this.#routes.has(pathOf(req))) return false;
+    // An attempted WebSocket handshake that Node did not treat as an upgrade (no "Connection: upgrade"):
+    // answer what is wrong with it (400) rather than 426.
+    if (listHeader(req.headers, 'upgrade').some((p) => p.toLowerCase() === 'websocket')) {
+      const verdict = validateHandshake({ method: req.method ?? '', httpVersion: req.httpVersion, headers: req.headers });
+      if (!verdict.ok) {
+        sendRefusal(res, verdict);
+        return true;
+      }
+    }
     const r = refusal('WSMOD_ERR_UPGRADE_REQUIRED', undefined, {
       Upgrade: 'websocket',
       Connection: 'Upgrade',
       'Sec-WebSocket-Version': '13',
     });
-    res.writeHead(r.status, { ...r.headers, 'Content-Type': 'text/plain; charset=utf-8' });
-    res.end(`${r.reason}\n`);
+    sendRefusal(res, r);
     return true;
   };
 
@@ -139,9 +148,7 @@ export class Host {
     });
     server.on('request', (req, res) => {
       if (this.handleRequest(req, res)) return;
-      const r = refusal('WSMOD_ERR_NOT_FOUND');
-      res.writeHead(r.status, { 'Content-Type': 'text/plain; charset=utf-8' });
-      res.end(`${r.reason}\n`);
+      sendRefusal(res, refusal('WSMOD_ERR_NOT_FOUND'));
     });
     this.attach(server);
     this.#owned.add(server);
@@ -393,6 +400,17 @@ function pathOf(req: IncomingMessage): string {
 function headerValue(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+/** Answers a plain HTTP request with a refusal: its status, headers and one-line reason. */
+function sendRefusal(res: ServerResponse, r: HandshakeRefusal): void {
+  const body = `${r.reason}\n`;
+  res.writeHead(r.status, {
+    ...r.headers,
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+  });
+  res.end(body);
 }
 
 /** Writes a refusal and closes the socket once the peer had a moment to read it. */

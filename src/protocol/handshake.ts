@@ -138,6 +138,8 @@ function headerLines(headers: Readonly<Record<string, string>>): string {
 
 /** The 101 response completing a handshake (RFC 6455 §4.2.2). */
 export function acceptResponse(key: string, protocol?: string, headers: Readonly<Record<string, string>> = {}): string {
+  // A subprotocol is a token (RFC 6455 §4.1); anything else could inject headers into the response.
+  if (protocol !== undefined && !TOKEN.test(protocol)) throw new WsmodError('WSMOD_ERR_INVALID_HEADER', 'Sec-WebSocket-Protocol');
   return (
     'HTTP/1.1 101 Switching Protocols\r\n' +
     'Upgrade: websocket\r\n' +

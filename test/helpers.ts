@@ -198,3 +198,43 @@ export function handshakeLines(port: number, path = '/echo', overrides: Record<s
       .map(([k, v]) => `${k}: ${v}`),
   ];
 }
+
+/** A plugin that echoes and records its hooks, for assertions on the server side. */
+export function recordingPlugin(name = 'recorder') {
+  const closes: Array<{ id: string; code: number; reason: string }> = [];
+  const opened: string[] = [];
+  let shutdowns = 0;
+  const plugin = definePlugin({
+    name,
+    apiVersion: 1,
+    onOpen(session) {
+      opened.push(session.id);
+    },
+    onMessage(session, data, isBinary) {
+      session.send(data, { binary: isBinary });
+    },
+    onClose(session, code, reason) {
+      closes.push({ id: session.id, code, reason });
+    },
+    onShutdown() {
+      shutdowns++;
+    },
+  });
+  return {
+    plugin,
+    closes,
+    opened,
+    get shutdowns() {
+      return shutdowns;
+    },
+  };
+}
+
+/** Waits until `predicate` holds, polling; fails after `ms`. For server-side effects that follow a client event. */
+export async function until(predicate: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -54,6 +54,9 @@ export interface ConnectionEvents {
 export const ReadyState = { OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
 export type ReadyState = (typeof ReadyState)[keyof typeof ReadyState];
 
+/** A batch this large is written at once instead of waiting for the end of the chunk or tick. */
+const FLUSH_THRESHOLD = 16 * 1024;
+
 /** Keepalive ticks per idleTimeout: a ping goes out between 1 and 1.25 idleTimeouts of silence. */
 const TICKS_PER_IDLE = 4;
 
@@ -90,6 +93,8 @@ export class Connection implements FrameHandler {
   #wantDrain = false;
 
   // Keepalive.
+  readonly #afterWrite = (): void => this.#onSocketDrain();
+
   #keepalive: NodeJS.Timeout | undefined;
   #silentTicks = 0;
   #pingTicks = -1; // ticks since our keepalive ping; -1 when none is outstanding
@@ -115,7 +120,7 @@ export class Connection implements FrameHandler {
     socket.on('error', (err: Error) => this.#onSocketError(err));
     socket.on('close', () => this.#onSocketClose());
     socket.on('end', () => this.#onSocketEnd());
-    socket.on('drain', () => this.#onSocketDrain());
+    socket.on('drain', this.#afterWrite);
     if (tick > 0) {
       this.#keepalive = setInterval(() => this.#onTick(), tick);
       this.#keepalive.unref();
@@ -153,7 +158,8 @@ export class Connection implements FrameHandler {
       }
       return 'dropped';
     }
-    const backedUp = this.#socket.writableNeedDrain;
+    // The kernel did not take everything written so far: this message waits in memory.
+    const backedUp = this.#socket.writableLength > 0;
     this.#frame(isBinary ? Opcode.BINARY : Opcode.TEXT, data, length);
     if (backedUp) {
       this.#wantDrain = true;
@@ -324,8 +330,9 @@ export class Connection implements FrameHandler {
     this.#events.onClose(this.#closeCode, this.#closeReason, this.#error);
   }
 
+  /** After a write completes or the socket drains: onDrain once everything queued reached the kernel. */
   #onSocketDrain(): void {
-    if (this.#wantDrain && this.#state === ReadyState.OPEN) {
+    if (this.#wantDrain && this.#state === ReadyState.OPEN && this.bufferedAmount === 0) {
       this.#wantDrain = false;
       this.#events.onDrain();
     }
@@ -395,7 +402,10 @@ export class Connection implements FrameHandler {
       this.#pending.push(payload);
       this.#pendingBytes += length;
     }
-    this.#scheduleFlush();
+    // Coalescing pays for small frames; once a batch is this large, writing it now costs nothing extra
+    // and keeps bufferedAmount honest about what the kernel has not taken.
+    if (this.#pendingBytes + (this.#runEnd - this.#runStart) >= FLUSH_THRESHOLD) this.#flush();
+    else this.#scheduleFlush();
   }
 
   /** Extends the open run when the new bytes follow it in the same arena, else starts a new run. */
@@ -437,12 +447,16 @@ export class Connection implements FrameHandler {
     this.#pendingBytes = 0;
     const socket = this.#socket;
     if (socket.destroyed || !socket.writable) return;
+    // While a plugin waits for onDrain, the last write reports when the queue reached the kernel.
+    const done = this.#wantDrain ? this.#afterWrite : undefined;
     if (pending.length === 1) {
-      socket.write(pending[0]!);
+      socket.write(pending[0]!, done);
       return;
     }
     socket.cork();
-    for (const piece of pending) socket.write(piece);
+    const last = pending.length - 1;
+    for (let i = 0; i < last; i++) socket.write(pending[i]!);
+    socket.write(pending[last]!, done);
     socket.uncork();
   }
 }

@@ -42,7 +42,11 @@ class Decision {
 }
 
 /** The socket of an upgrade request: a net.Socket or tls.TLSSocket, typed as Node types the event. */
-type UpgradeSocket = Duplex & { readonly remoteAddress?: string; readonly remotePort?: number; readonly encrypted?: boolean };
+type UpgradeSocket = Duplex & {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+  readonly encrypted?: boolean | undefined;
+};
 
 /** How long a refused socket may linger, so the peer can read the response, before it is destroyed. */
 const REFUSAL_LINGER_MS = 1000;

@@ -1,11 +1,16 @@
 // The independent peers the tests talk to, and how to install the missing ones (Debian packages).
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+/** Debian's Chromium (test/interop-chromium.test.ts drives it headless). */
+export const CHROMIUM = '/usr/bin/chromium';
 
 /** Debian's own Python, where Debian's python3-* packages are importable (a pyenv python3 may shadow it). */
 export const PYTHON = '/usr/bin/python3';
 
 const PEERS = [
   { name: 'python3-websockets', present: () => ok(PYTHON, ['-c', 'import websockets']), packages: ['python3-websockets'] },
+  { name: 'chromium', present: () => existsSync(CHROMIUM), packages: ['chromium'] },
 ];
 
 function ok(cmd, args) {

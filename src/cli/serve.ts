@@ -13,6 +13,9 @@ export interface ServeOptions {
   readonly shutdownDeadline: number;
 }
 
+/** maxMessageSize of the example echo route: 16 MiB plus headroom. */
+const ECHO_MAX_MESSAGE = 17 * 1024 * 1024;
+
 /** The package root (two levels above this file, in src/ and in dist/ alike). */
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -23,7 +26,9 @@ const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export async function serve(options: ServeOptions): Promise<void> {
   const logger = createLogger(options.logLevel);
   const echo = await loadPlugin(resolve(packageRoot, 'examples', 'echo.ts'));
-  const host = createHost({ routes: [{ path: '/echo', plugin: echo }], logger });
+  // The echo route is what `wsmod check` tests; Autobahn's group 9 sends messages of 16 MiB, so this
+  // route raises maxMessageSize above the 1 MiB default.
+  const host = createHost({ routes: [{ path: '/echo', plugin: echo, maxMessageSize: ECHO_MAX_MESSAGE }], logger });
   const addr = await host.listen(options.port, options.host);
   const authority = addr.host.includes(':') ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`;
   process.stdout.write(`wsmod listening on ws://${authority}/echo\n`);

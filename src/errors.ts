@@ -35,7 +35,7 @@ export const ERRORS = {
 
   // ---- Connection life -> close codes ----
   WSMOD_ERR_PONG_TIMEOUT: { message: 'no pong within the keepalive timeout: peer presumed dead', closeCode: 1006 },
-  WSMOD_ERR_CLOSE_TIMEOUT: { message: 'closing handshake not completed within closeTimeout', closeCode: 1006 },
+  WSMOD_ERR_CLOSE_TIMEOUT: { message: 'closing handshake not completed within closeTimeout: TCP destroyed' },
   WSMOD_ERR_BACKPRESSURE: { message: 'outbound queue over maxBackpressure (policy "close")', closeCode: 1008 },
   WSMOD_ERR_PLUGIN_THREW: { message: 'the plugin threw or rejected while handling this session', closeCode: 1011 },
   WSMOD_ERR_SHUTDOWN: { message: 'the host is shutting down', closeCode: 1001 },
@@ -60,6 +60,7 @@ export const ERRORS = {
   WSMOD_ERR_MAX_CONNECTIONS_PER_IP: { message: 'too many connections from this address', status: 503 },
   WSMOD_ERR_HANDSHAKE_TIMEOUT: { message: 'handshake not completed within handshakeTimeout', status: 408 },
   WSMOD_ERR_UPGRADE_REJECTED: { message: 'the plugin refused the upgrade', status: 403 },
+  WSMOD_ERR_BAD_REQUEST: { message: 'malformed HTTP request', status: 400 },
   WSMOD_ERR_UPGRADE_FAILED: { message: 'the plugin failed while deciding on the upgrade', status: 500 },
 
   // ---- Programming and configuration errors (thrown to the caller) ----

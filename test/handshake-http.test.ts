@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { ERRORS } from '../src/errors.ts';
+import { ERRORS, isWsmodError } from '../src/errors.ts';
+import { createHost } from '../src/host/host.ts';
+import type { RouteOptions } from '../src/host/options.ts';
 import { definePlugin } from '../src/plugin/api.ts';
-import { echoPlugin, handshakeLines, rawRequest, startHost } from './helpers.ts';
+import { echoPlugin, handshakeLines, memoryLogger, rawRequest, startHost } from './helpers.ts';
 
 const reasonOf = (code: keyof typeof ERRORS) => ERRORS[code].message;
 
@@ -59,6 +61,10 @@ describe('handshake refusals over HTTP (RFC 6455 §4.2.1)', () => {
     try {
       const r = await rawRequest(t.port, handshakeLines(t.port, '/echo', { 'X-Big': 'x'.repeat(20000) }));
       assert.equal(r.status, 431);
+      assert.ok(r.body.startsWith(reasonOf('WSMOD_ERR_HEADERS_TOO_LARGE')));
+      const garbage = await rawRequest(t.port, ['GET /echo HTTP/1.1', 'Host: x', 'Bad Header Line']);
+      assert.equal(garbage.status, 400);
+      assert.ok(garbage.body.startsWith(reasonOf('WSMOD_ERR_BAD_REQUEST')));
     } finally {
       await t.close();
     }
@@ -156,6 +162,7 @@ describe('subprotocols and onUpgrade', () => {
         if (user === 'boom') throw new Error('boom');
         if (user === 'bad-protocol') return req.accept({ protocol: 'never-offered' });
         if (user === null) return req.reject(401, 'who are you?');
+        if (user === 'nobody') return req.reject();
         return req.accept({ data: { user }, headers: { 'X-Welcome': user } });
       },
       onMessage(session) {
@@ -167,6 +174,8 @@ describe('subprotocols and onUpgrade', () => {
       const anon = await rawRequest(t.port, handshakeLines(t.port, '/gated'));
       assert.equal(anon.status, 401);
       assert.equal(anon.body, 'who are you?\n');
+      const nobody = await rawRequest(t.port, handshakeLines(t.port, '/gated?user=nobody'));
+      assert.equal(nobody.status, 403, 'reject() defaults to 403');
       const boom = await rawRequest(t.port, handshakeLines(t.port, '/gated?user=boom'));
       assert.equal(boom.status, 500);
       const badProto = await rawRequest(t.port, handshakeLines(t.port, '/gated?user=bad-protocol'));
@@ -184,6 +193,36 @@ describe('subprotocols and onUpgrade', () => {
     } finally {
       await t.close();
     }
+  });
+});
+
+describe('route options', () => {
+  test('bad directives are refused with WSMOD_ERR_INVALID_OPTION naming the route', () => {
+    const bad: Array<[Record<string, unknown>, RegExp]> = [
+      [{ path: 'echo' }, /routes\[0\]: path/],
+      [{ path: '/e', maxMessageSize: -1 }, /maxMessageSize/],
+      [{ path: '/e', idleTimeout: 1000, pongTimeout: 0 }, /pongTimeout/],
+      [{ path: '/e', backpressurePolicy: 'block' }, /backpressurePolicy/],
+      [{ path: '/e', origin: ['not an origin'] }, /not an origin/],
+    ];
+    for (const [route, message] of bad) {
+      assert.throws(
+        () => createHost({ routes: [{ plugin: echoPlugin, ...route } as RouteOptions], logger: memoryLogger() }),
+        (err: unknown) => isWsmodError(err, 'WSMOD_ERR_INVALID_OPTION') && message.test(err.message),
+      );
+    }
+    assert.throws(
+      () => createHost({ routes: [{ path: '/a', plugin: echoPlugin }, { path: '/a', plugin: echoPlugin }], logger: memoryLogger() }),
+      (err: unknown) => isWsmodError(err, 'WSMOD_ERR_DUPLICATE_ROUTE'),
+    );
+    assert.throws(
+      () => createHost({ routes: [{ path: '/a', plugin: { name: 'x', apiVersion: 2, onMessage() {} } as unknown as RouteOptions['plugin'] }], logger: memoryLogger() }),
+      (err: unknown) => isWsmodError(err, 'WSMOD_ERR_PLUGIN_API_VERSION'),
+    );
+    assert.throws(
+      () => createHost({ routes: [{ path: '/a', plugin: { name: 'x', apiVersion: 1 } as unknown as RouteOptions['plugin'] }], logger: memoryLogger() }),
+      (err: unknown) => isWsmodError(err, 'WSMOD_ERR_PLUGIN_INVALID') && /onMessage/.test(err.message),
+    );
   });
 });
 

@@ -217,6 +217,35 @@ describe('backpressure', () => {
     }
   });
 
+  test('onDrain follows a drop even when maxBackpressure is below the socket buffer size', async () => {
+    let session: { send(d: Uint8Array): SendResult } | undefined;
+    let drained = 0;
+    const t = await startHost([
+      {
+        path: '/small',
+        plugin: definePlugin({ name: 'small', apiVersion: 1, onOpen: (s) => void (session = s), onMessage() {}, onDrain: () => void drained++ }),
+        maxBackpressure: 1000,
+      },
+    ]);
+    try {
+      const c = await rawClient(t.port, '/small');
+      c.socket.pause();
+      await until(() => session !== undefined);
+      const results: SendResult[] = [];
+      for (let i = 0; i < 100000 && !results.includes('dropped'); i++) {
+        // One send per turn: each is flushed on its own, so the drop meets bytes queued without a callback.
+        results.push(session!.send(Buffer.alloc(900)));
+        await new Promise((r) => setImmediate(r));
+      }
+      assert.equal(results.at(-1), 'dropped');
+      c.socket.resume();
+      await until(() => drained === 1, 5000, 'onDrain after the drop');
+      c.socket.destroy();
+    } finally {
+      await t.close();
+    }
+  });
+
   test('policy "close" closes the session with 1008 instead of dropping', async () => {
     let result: SendResult | undefined;
     const flood = definePlugin({
@@ -330,6 +359,13 @@ describe('graceful shutdown', () => {
     assert.ok(r === 503 || r === 'closed', `new upgrades are refused (${r})`);
     assert.equal(rec.closes.length, 3);
     assert.equal(rec.shutdowns, 1);
+  });
+
+  test('an onShutdown that never settles does not hold shutdown past the deadline', async () => {
+    const stuck = definePlugin({ name: 'stuck', apiVersion: 1, onMessage() {}, onShutdown: () => new Promise<void>(() => {}) });
+    const t = await startHost([{ path: '/stuck', plugin: stuck }]);
+    await t.host.close({ deadline: 200 });
+    assert.ok(t.log.entries.some((e) => e.level === 'warn' && /onShutdown/.test(e.msg ?? '')));
   });
 
   test('a client that ignores the close is destroyed at the deadline', async () => {

@@ -203,6 +203,10 @@ export class CaseSession implements CaseContext, FrameHandler {
     );
   }
 
+  isOpen(): boolean {
+    return !this.#closeSent && !this.#closeReceived && !this.#tcpClosed && this.#socket !== undefined;
+  }
+
   note(line: string): void {
     this.#notes.push(line);
     this.#info(line);

@@ -76,6 +76,8 @@ export interface CaseContext {
   sleep(ms: number): Promise<void>;
   /** Drop the TCP connection after this many seconds if it is still open (Autobahn's killAfter). */
   killAfter(seconds: number): void;
+  /** True while the connection is open: no close frame sent or received, TCP up (Autobahn's STATE_OPEN). */
+  isOpen(): boolean;
   /** Events received so far, in order. */
   readonly received: readonly ObservedEvent[];
   /** Add a line to the case's log (shown in the report). */

@@ -26,7 +26,7 @@ export interface ConnectionOptions {
   readonly maxMessageSize: number;
   /** Silence after which a ping is sent (0: no keepalive). */
   readonly idleTimeout: number;
-  /** Time to hear anything after that ping before the peer is declared dead. */
+  /** Time to hear anything after that ping before the peer is declared dead (> 0 when idleTimeout is). */
   readonly pongTimeout: number;
   /** Time for the closing handshake before the TCP connection is destroyed. */
   readonly closeTimeout: number;
@@ -53,6 +53,8 @@ export interface ConnectionEvents {
 /** The connection's life (RFC 6455 §4.1, §7). */
 export const ReadyState = { OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
 export type ReadyState = (typeof ReadyState)[keyof typeof ReadyState];
+
+const EMPTY = Buffer.alloc(0);
 
 /** A batch this large is written at once instead of waiting for the end of the chunk or tick. */
 const FLUSH_THRESHOLD = 16 * 1024;
@@ -99,6 +101,7 @@ export class Connection implements FrameHandler {
   #silentTicks = 0;
   #pingTicks = -1; // ticks since our keepalive ping; -1 when none is outstanding
   readonly #pongTicks: number;
+  #tick = 0;
 
   /**
    * Takes over `socket` (which should be paused: nothing is read until {@link start}). Sending is
@@ -121,10 +124,7 @@ export class Connection implements FrameHandler {
     socket.on('close', () => this.#onSocketClose());
     socket.on('end', () => this.#onSocketEnd());
     socket.on('drain', this.#afterWrite);
-    if (tick > 0) {
-      this.#keepalive = setInterval(() => this.#onTick(), tick);
-      this.#keepalive.unref();
-    }
+    this.#tick = tick;
   }
 
   /** Starts reading: first `head` (bytes that arrived with the handshake), then the socket. */
@@ -133,6 +133,11 @@ export class Connection implements FrameHandler {
     if (head !== undefined && head.length > 0) this.#onData(head);
     this.#socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     this.#socket.resume();
+    // Keepalive counts silence only while reading: before start() a pong could not be seen.
+    if (this.#tick > 0 && this.#state === ReadyState.OPEN) {
+      this.#keepalive = setInterval(() => this.#onTick(), this.#tick);
+      this.#keepalive.unref();
+    }
   }
 
   /** Current state: OPEN, CLOSING (close frame sent or received), CLOSED. */
@@ -152,7 +157,13 @@ export class Connection implements FrameHandler {
     const queued = this.bufferedAmount;
     // A message is always accepted onto an empty queue, so any single message can be sent.
     if (queued > 0 && queued + length > this.#opts.maxBackpressure) {
-      this.#wantDrain = true;
+      if (!this.#wantDrain) {
+        this.#wantDrain = true;
+        // The bytes already queued may carry no completion callback: an empty write after them reports
+        // when they reached the kernel, so onDrain follows even when no further send happens.
+        this.#flush();
+        if (this.#socket.writable) this.#socket.write(EMPTY, this.#afterWrite);
+      }
       if (this.#opts.backpressurePolicy === 'close') {
         this.fail(new WsmodError('WSMOD_ERR_BACKPRESSURE', `${queued + length} bytes`));
       }

@@ -3,7 +3,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type ErrorCode, WsmodError } from '../errors.ts';
+import { ERRORS, type ErrorCode, WsmodError } from '../errors.ts';
 import { type Logger, createLogger } from '../log.ts';
 import type { AcceptInit, UpgradeDecision, UpgradeRequest } from '../plugin/api.ts';
 import {
@@ -150,6 +150,10 @@ export class Host {
       requestTimeout: t > 0 ? t : 0,
       connectionsCheckingInterval: Math.max(100, Math.min(1000, t > 0 ? t / 2 : 1000)),
     });
+    // Requests Node's parser refuses: our one-line reasons and codes (431 for oversized headers).
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      refuse(socket, refusal(err.code === 'HPE_HEADER_OVERFLOW' ? 'WSMOD_ERR_HEADERS_TOO_LARGE' : 'WSMOD_ERR_BAD_REQUEST'));
+    });
     server.on('request', (req, res) => {
       if (this.handleRequest(req, res)) return;
       sendRefusal(res, refusal('WSMOD_ERR_NOT_FOUND'));
@@ -178,6 +182,7 @@ export class Host {
   }
 
   async #shutdown(deadline: number): Promise<void> {
+    const started = performance.now();
     const serversClosed = [...this.#owned].map(
       (server) =>
         new Promise<void>((resolve) => {
@@ -187,7 +192,8 @@ export class Host {
     );
     if (this.#sessions.size > 0) {
       const ended = new Promise<void>((resolve) => (this.#allEnded = resolve));
-      for (const session of this.#sessions) session.close(1001, 'server shutting down');
+      const goingAway = new WsmodError('WSMOD_ERR_SHUTDOWN');
+      for (const session of this.#sessions) session.close(goingAway.closeCode, 'server shutting down');
       let timer: NodeJS.Timeout | undefined;
       const expired = new Promise<void>((resolve) => (timer = setTimeout(resolve, deadline)));
       await Promise.race([ended, expired]);
@@ -198,14 +204,23 @@ export class Host {
         await ended;
       }
     }
+    // Each plugin's onShutdown, together, bounded by what is left of the deadline.
     const plugins = new Set([...this.#routes.values()].map((r) => r.plugin));
-    for (const plugin of plugins) {
-      try {
-        await plugin.onShutdown?.();
-      } catch (err) {
-        this.#log.error({ plugin: plugin.name, hook: 'onShutdown', err }, `plugin "${plugin.name}" threw in onShutdown`);
-      }
-    }
+    const remaining = Math.max(0, deadline - (performance.now() - started));
+    await Promise.all(
+      [...plugins].map(async (plugin) => {
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), remaining)));
+          const outcome = await Promise.race([Promise.resolve(plugin.onShutdown?.()), expired]);
+          if (outcome === 'expired') this.#log.warn({ plugin: plugin.name }, `plugin "${plugin.name}": onShutdown did not finish by the deadline`);
+        } catch (err) {
+          this.#log.error({ plugin: plugin.name, hook: 'onShutdown', err }, `plugin "${plugin.name}" threw in onShutdown`);
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+    );
     for (const server of this.#servers) server.off('upgrade', this.handleUpgrade);
     for (const server of this.#owned) server.closeAllConnections();
     await Promise.all(serversClosed);
@@ -290,9 +305,9 @@ export class Host {
       protocols: offered,
       selectedProtocol: selected,
       accept: (init = {}) => new Decision(true, init, 101, '') as unknown as UpgradeDecision,
-      reject: (status, reason) => {
+      reject: (status = ERRORS.WSMOD_ERR_UPGRADE_REJECTED.status, reason) => {
         const ok = Number.isInteger(status) && status >= 400 && status <= 599;
-        return new Decision(false, {}, ok ? status : 500, reason ?? 'connection refused') as unknown as UpgradeDecision;
+        return new Decision(false, {}, ok ? status : 500, reason ?? ERRORS.WSMOD_ERR_UPGRADE_REJECTED.message) as unknown as UpgradeDecision;
       },
     };
     const failed = (err: unknown): void => {

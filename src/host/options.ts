@@ -5,7 +5,7 @@ import { validatePlugin } from '../plugin/validate.ts';
 import type { BackpressurePolicy } from '../connection/connection.ts';
 import { type OriginPolicy, compileOriginPolicy } from './origin.ts';
 
-/** The secure defaults of DESIGN.md, in one place (documented in docs/limits.md). */
+/** The secure defaults of DESIGN.md, in one place (documented in docs/protocol.md). */
 export const DEFAULTS = {
   origin: 'same' as OriginPolicy,
   requireOrigin: false,
@@ -97,6 +97,11 @@ export function resolveRoute(options: RouteOptions, index: number): Route {
   if (maxMessageSize > 2 ** 32) {
     throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `${where}: maxMessageSize is capped at 4 GiB`);
   }
+  const idleTimeout = nonNegative(options.idleTimeout, 'idleTimeout', where, DEFAULTS.idleTimeout);
+  const pongTimeout = nonNegative(options.pongTimeout, 'pongTimeout', where, DEFAULTS.pongTimeout);
+  if (idleTimeout > 0 && pongTimeout === 0) {
+    throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `${where}: pongTimeout must be above 0 while keepalive is on (idleTimeout 0 turns it off)`);
+  }
   return {
     path: options.path,
     plugin,
@@ -104,8 +109,8 @@ export function resolveRoute(options: RouteOptions, index: number): Route {
     requireOrigin: options.requireOrigin ?? DEFAULTS.requireOrigin,
     protocols: options.protocols ?? plugin.protocols ?? [],
     maxMessageSize,
-    idleTimeout: nonNegative(options.idleTimeout, 'idleTimeout', where, DEFAULTS.idleTimeout),
-    pongTimeout: nonNegative(options.pongTimeout, 'pongTimeout', where, DEFAULTS.pongTimeout),
+    idleTimeout,
+    pongTimeout,
     closeTimeout: nonNegative(options.closeTimeout, 'closeTimeout', where, DEFAULTS.closeTimeout),
     maxBackpressure: nonNegative(options.maxBackpressure, 'maxBackpressure', where, DEFAULTS.maxBackpressure),
     backpressurePolicy: policy,

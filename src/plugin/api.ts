@@ -53,8 +53,8 @@ export interface UpgradeRequest<Data = unknown> {
   readonly selectedProtocol: string | undefined;
   /** Accept the connection. */
   accept(init?: AcceptInit<Data>): UpgradeDecision;
-  /** Refuse with an HTTP status (400-599) and a one-line reason. */
-  reject(status: number, reason?: string): UpgradeDecision;
+  /** Refuse with an HTTP status (400-599, default 403) and a one-line reason. */
+  reject(status?: number, reason?: string): UpgradeDecision;
 }
 
 /** One open WebSocket, as the plugin sees it. */
@@ -110,7 +110,7 @@ export interface Plugin<Data = unknown> {
   onClose?(session: Session<Data>, code: number, reason: string): MaybePromise<void>;
   /** The outbound queue drained after a send returned 'queued' or 'dropped'. */
   onDrain?(session: Session<Data>): MaybePromise<void>;
-  /** The host is stopping or replacing this plugin; awaited (within the shutdown deadline). */
+  /** The host is stopping or replacing this plugin; awaited, up to the shutdown deadline. */
   onShutdown?(): MaybePromise<void>;
 }
 

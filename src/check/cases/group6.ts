@@ -36,35 +36,6 @@ async function closeAfterOneSecond(ctx: CaseContext, isOpen: () => boolean, echo
   if (!sameEvents(ctx.received, [['message', echoed, false]]) && isOpen()) await ctx.sendClose();
 }
 
-/** What a context may offer beyond CaseContext: see trackOpen. */
-interface OpenProbe {
-  /** Proposed addition to CaseContext: true while no close frame was sent or received and TCP is up. */
-  isOpen?: () => boolean;
-  /** The session's FrameHandler entry for the server's close frame. */
-  onClose?: (code: number, reason: Buffer) => void;
-}
-
-/**
- * Autobahn's `state == STATE_OPEN` check, which the fail-fast and closeAfter logic depends on.
- * CaseContext has no such query yet (reported to the lead), so: use `isOpen()` when the context has
- * one; otherwise watch for the server's close frame through the session's `onClose` handler. Call at
- * the start of a case. Limitation of the fallback: a server that fails the connection by closing TCP
- * without a close frame still counts as open.
- */
-function trackOpen(ctx: CaseContext): () => boolean {
-  const probe = ctx as CaseContext & OpenProbe;
-  const { isOpen, onClose } = probe;
-  if (typeof isOpen === 'function') return () => isOpen.call(ctx);
-  let closeSeen = false;
-  if (typeof onClose === 'function') {
-    probe.onClose = (code, reason) => {
-      closeSeen = true;
-      onClose.call(ctx, code, reason);
-    };
-  }
-  return () => !closeSeen;
-}
-
 /** A text message that must be echoed, sent by `send`, closed after a second if nothing happens. */
 function echoCase(id: string, description: string, expected: Buffer, send: (ctx: CaseContext) => Promise<void>): CaseDefinition {
   return {
@@ -72,7 +43,7 @@ function echoCase(id: string, description: string, expected: Buffer, send: (ctx:
     description,
     expectation: 'The server echoes one text message with exactly these payload octets; the client then closes normally (1000) and the closing handshake completes cleanly.',
     async run(ctx) {
-      const isOpen = trackOpen(ctx);
+      const isOpen = () => ctx.isOpen();
       ctx.expect({ OK: [['message', expected, false]] }, ECHO_THEN_CLOSE);
       await send(ctx);
       await closeAfterOneSecond(ctx, isOpen, expected);
@@ -201,7 +172,7 @@ type Step = (ctx: CaseContext) => Promise<void>;
  */
 async function failFast(ctx: CaseContext, parts: readonly [Step, Step, Step]): Promise<void> {
   const [first, second, third] = parts;
-  const isOpen = trackOpen(ctx);
+  const isOpen = () => ctx.isOpen();
   ctx.expect({}, FAILED_1007);
   await first(ctx);
   await ctx.sleep(1000);

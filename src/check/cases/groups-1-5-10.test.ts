@@ -108,6 +108,7 @@ async function record(c: CaseDefinition): Promise<Recording> {
     received,
     note() {},
     elapsed: () => 0,
+    isOpen: () => true,
   };
   await c.run(ctx);
   // Let fire-and-forget timers (closeAfter) run to completion: the fake sleep resolves at once.

@@ -78,6 +78,7 @@ function recordingContext(): { ctx: CaseContext; rec: Recording; received: Obser
       rec.notes.push(line);
     },
     elapsed: () => 0,
+    isOpen: () => true,
   };
   return { ctx, rec, received };
 }

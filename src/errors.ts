@@ -72,6 +72,7 @@ export const ERRORS = {
   WSMOD_ERR_INVALID_CLOSE: { message: 'invalid close code or reason for close()' },
   WSMOD_ERR_CONTROL_PAYLOAD: { message: 'ping and pong payloads are limited to 125 bytes' },
   WSMOD_ERR_DUPLICATE_ROUTE: { message: 'two routes share a path' },
+  WSMOD_ERR_CONFIG: { message: 'invalid configuration' },
   WSMOD_ERR_CLIENT_HANDSHAKE: { message: 'the server did not complete a valid WebSocket handshake' },
 } as const satisfies Record<string, ErrorDefinition>;
 

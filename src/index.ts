@@ -2,11 +2,13 @@
  * wsmod: a WebSocket host. Services are plugins written against one small, versioned API; the host
  * runs them standalone or mounted in any Node server.
  */
-export { definePlugin, PLUGIN_API_VERSION } from './plugin/api.ts';
+export { definePlugin, definePluginFactory, PLUGIN_API_VERSION } from './plugin/api.ts';
 export type {
   AcceptInit,
   Headers,
   MaybePromise,
+  PluginContext,
+  PluginFactory,
   Plugin,
   SendOptions,
   SendResult,
@@ -16,6 +18,7 @@ export type {
 } from './plugin/api.ts';
 export { validatePlugin } from './plugin/validate.ts';
 export { loadPlugin } from './plugin/loader.ts';
+export { createWorkerPlugin, type WorkerPluginOptions } from './plugin/isolation/worker.ts';
 export { createHost, Host } from './host/host.ts';
 export type { CloseOptions, ListenInfo } from './host/host.ts';
 export { DEFAULTS } from './host/options.ts';
@@ -28,3 +31,8 @@ export type { ErrorCode, ErrorDefinition } from './errors.ts';
 export { CLOSE_CODES, CloseCode, isValidCloseCode } from './protocol/close-codes.ts';
 export { createLogger } from './log.ts';
 export type { Logger, LogLevel } from './log.ts';
+export { connect, WebSocketClient } from './client/client.ts';
+export type { ClientClose, ClientMessage, ClientOptions } from './client/client.ts';
+export { clientHandshake } from './client/handshake.ts';
+export type { ClientHandshake, ClientHandshakeOptions } from './client/handshake.ts';
+export { createProcessPlugin, type ProcessPlugin, type ProcessPluginOptions } from './plugin/isolation/process.ts';

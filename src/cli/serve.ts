@@ -1,53 +1,119 @@
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createHost } from '../host/host.ts';
-import { type LogLevel, createLogger } from '../log.ts';
-import { loadPlugin } from '../plugin/loader.ts';
+import { type LoadedConfig, findConfig, loadConfig } from '../config/load.ts';
+import { buildRoutes } from '../config/routes.ts';
+import type { ListenConfig } from '../config/schema.ts';
+import { type Host, type TlsOptions, createHost } from '../host/host.ts';
+import { type LogLevel, type Logger, createLogger } from '../log.ts';
 
 /** Options of `wsmod serve`. */
 export interface ServeOptions {
-  readonly host: string;
-  readonly port: number;
-  readonly logLevel: LogLevel;
-  /** Shutdown deadline on SIGTERM/SIGINT, in ms. */
-  readonly shutdownDeadline: number;
+  /** Configuration file; default: wsmod.config.* in the working directory, else the bundled examples. */
+  readonly config?: string;
+  /** Override `listen` with one address. */
+  readonly host?: string;
+  readonly port?: number;
+  /** Override `logging.level`. */
+  readonly logLevel?: LogLevel;
+  /** Only validate the configuration and load its plugins, then exit. */
+  readonly checkConfig?: boolean;
 }
-
-/** maxMessageSize of the example echo route: 16 MiB plus headroom. */
-const ECHO_MAX_MESSAGE = 17 * 1024 * 1024;
 
 /** The package root (two levels above this file, in src/ and in dist/ alike). */
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** The configuration `npm start` uses: the bundled examples. */
+export const BUNDLED_CONFIG = resolve(packageRoot, 'examples', 'wsmod.config.yaml');
+
+/** The configuration file serve uses for these options. */
+export function configFile(options: ServeOptions): string {
+  return options.config ?? findConfig(process.cwd()) ?? BUNDLED_CONFIG;
+}
+
 /**
- * `wsmod serve`: the example echo plugin on /echo, standalone. Prints the URL it listens on, and shuts
- * down gracefully (1001 to every client) on SIGTERM or SIGINT.
+ * `wsmod serve [config]`: runs the configured routes standalone and prints each URL it serves.
+ * SIGTERM/SIGINT shut down gracefully (1001 to every client); SIGHUP reloads the configuration and
+ * plugins gracefully (new connections get the new version, open sessions finish on the old one; a
+ * broken configuration or plugin is refused and the running version keeps serving).
+ * Returns the exit status for --check-config; otherwise runs until a signal.
  */
-export async function serve(options: ServeOptions): Promise<void> {
-  const logger = createLogger(options.logLevel);
-  const echo = await loadPlugin(resolve(packageRoot, 'examples', 'echo.ts'));
-  // The echo route is what `wsmod check` tests; Autobahn's group 9 sends messages of 16 MiB, so this
-  // route raises maxMessageSize above the 1 MiB default.
-  const host = createHost({ routes: [{ path: '/echo', plugin: echo, maxMessageSize: ECHO_MAX_MESSAGE }], logger });
-  const addr = await host.listen(options.port, options.host);
-  const authority = addr.host.includes(':') ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`;
-  process.stdout.write(`wsmod listening on ws://${authority}/echo\n`);
+export async function serve(options: ServeOptions): Promise<number | undefined> {
+  const file = configFile(options);
+  const loaded = await loadConfig(file);
+  const log = createLogger(options.logLevel ?? loaded.config.logging.level);
+  if (options.checkConfig === true) {
+    const routes = await buildRoutes(loaded, log);
+    await Promise.allSettled(routes.map((r) => r.plugin.onShutdown?.()));
+    process.stdout.write(`configuration OK: ${loaded.file} (${routes.length} route${routes.length === 1 ? '' : 's'})\n`);
+    return 0;
+  }
+  const limits = loaded.config.limits;
+  const host = createHost({
+    routes: await buildRoutes(loaded, log),
+    logger: log,
+    ...(limits.handshakeTimeout === undefined ? {} : { handshakeTimeout: limits.handshakeTimeout }),
+    ...(limits.maxConnections === undefined ? {} : { maxConnections: limits.maxConnections }),
+    ...(limits.maxConnectionsPerIp === undefined ? {} : { maxConnectionsPerIp: limits.maxConnectionsPerIp }),
+  });
+  const listeners: ListenConfig[] =
+    options.port !== undefined || options.host !== undefined
+      ? [{ host: options.host ?? '127.0.0.1', port: options.port ?? 8080 }]
+      : loaded.config.listen;
+  for (const l of listeners) {
+    const tls = l.tls === undefined ? undefined : readTls(l.tls, loaded.baseDir);
+    const addr = await host.listen(l.port, l.host, tls === undefined ? {} : { tls });
+    const authority = addr.host.includes(':') ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`;
+    for (const path of host.routes.keys()) process.stdout.write(`wsmod listening on ${tls === undefined ? 'ws' : 'wss'}://${authority}${path}\n`);
+  }
+  handleSignals(host, loaded, log, limits.shutdownDeadline ?? 10_000);
+  return undefined;
+}
+
+function readTls(tls: NonNullable<ListenConfig['tls']>, baseDir: string): TlsOptions {
+  return {
+    cert: readFileSync(resolve(baseDir, tls.cert)),
+    key: readFileSync(resolve(baseDir, tls.key)),
+    ...(tls.ca === undefined ? {} : { ca: readFileSync(resolve(baseDir, tls.ca)) }),
+    ...(tls.passphrase === undefined ? {} : { passphrase: tls.passphrase }),
+  };
+}
+
+function handleSignals(host: Host, loaded: LoadedConfig, log: Logger, deadline: number): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting at once');
+      log.warn({ signal }, 'second signal: exiting at once');
       process.exit(1);
     }
     stopping = true;
-    logger.info({ signal, sessions: host.connections }, 'shutting down');
-    host.close({ deadline: options.shutdownDeadline }).then(
+    log.info({ signal, sessions: host.connections }, 'shutting down');
+    host.close({ deadline }).then(
       () => process.exit(0),
       (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
+        log.error({ err }, 'shutdown failed');
         process.exit(1);
       },
     );
   };
+  // Reloads run one at a time, in the order the signals came.
+  let reloading: Promise<void> = Promise.resolve();
+  const reload = (): void => {
+    reloading = reloading.then(async () => {
+      if (stopping) return;
+      try {
+        const next = await loadConfig(loaded.file);
+        if (JSON.stringify(next.config.listen) !== JSON.stringify(loaded.config.listen) || JSON.stringify(next.config.limits) !== JSON.stringify(loaded.config.limits)) {
+          log.warn({ file: next.file }, 'reload: "listen" and "limits" changes take effect on restart only');
+        }
+        host.replaceRoutes(await buildRoutes(next, log));
+        log.info({ file: next.file, routes: next.config.routes.length }, 'configuration reloaded');
+      } catch (err) {
+        log.error({ file: loaded.file, err: (err as Error).message }, 'reload refused: the running configuration keeps serving');
+      }
+    });
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  process.on('SIGHUP', reload);
 }

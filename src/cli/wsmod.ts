@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isWsmodError } from '../errors.ts';
+import type { LogLevel } from '../log.ts';
 import { check } from './check.ts';
 import { serve } from './serve.ts';
 
@@ -10,27 +11,27 @@ function port(value: string): number {
   return n;
 }
 
-function milliseconds(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a non-negative number of milliseconds');
-  return n;
-}
-
 const program = new Command('wsmod')
   .description('A WebSocket host: services are plugins, the host is strict RFC 6455 and secure by default.')
   .showHelpAfterError();
 
 program
   .command('serve')
-  .description('run the host standalone (the example echo plugin on /echo)')
-  .option('-p, --port <port>', 'TCP port (0: any free port)', port, 8080)
-  .option('-H, --host <address>', 'address to listen on', '127.0.0.1')
-  .addOption(
-    new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-  )
-  .option('--shutdown-deadline <ms>', 'time open sessions get to close on SIGTERM/SIGINT', milliseconds, 10000)
-  .action(async (opts: { port: number; host: string; logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent'; shutdownDeadline: number }) => {
-    await serve({ port: opts.port, host: opts.host, logLevel: opts.logLevel, shutdownDeadline: opts.shutdownDeadline });
+  .description('run the host standalone from a configuration file (default: wsmod.config.* here, else the bundled examples)')
+  .argument('[config]', 'configuration file (.yaml, .json, .js, .ts)')
+  .option('-p, --port <port>', 'listen on this port instead of the configured addresses (0: any free port)', port)
+  .option('-H, --host <address>', 'listen on this address instead of the configured ones')
+  .addOption(new Option('--log-level <level>', 'log level (overrides logging.level)').choices(['debug', 'info', 'warn', 'error', 'silent']))
+  .option('--check-config', 'validate the configuration and load its plugins, then exit (non-zero on problems)', false)
+  .action(async (config: string | undefined, opts: { port?: number; host?: string; logLevel?: LogLevel; checkConfig: boolean }) => {
+    const status = await serve({
+      ...(config === undefined ? {} : { config }),
+      ...(opts.port === undefined ? {} : { port: opts.port }),
+      ...(opts.host === undefined ? {} : { host: opts.host }),
+      ...(opts.logLevel === undefined ? {} : { logLevel: opts.logLevel }),
+      checkConfig: opts.checkConfig,
+    });
+    if (status !== undefined) process.exitCode = status;
   });
 
 const list = (value: string, previous: string[] = []): string[] => [

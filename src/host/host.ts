@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import type { Server as HttpsServer } from 'node:https';
+import { type Server as HttpsServer, createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ERRORS, type ErrorCode, WsmodError } from '../errors.ts';
 import { type Logger, createLogger } from '../log.ts';
-import type { AcceptInit, UpgradeDecision, UpgradeRequest } from '../plugin/api.ts';
+import type { AcceptInit, Plugin, UpgradeDecision, UpgradeRequest } from '../plugin/api.ts';
 import {
   type HandshakeRefusal,
   acceptResponse,
@@ -15,7 +15,7 @@ import {
   selectProtocol,
   validateHandshake,
 } from '../protocol/handshake.ts';
-import { type HostLimits, type HostOptions, type Route, DEFAULTS, resolveLimits, resolveRoute } from './options.ts';
+import { type HostLimits, type HostOptions, type Route, type RouteOptions, DEFAULTS, resolveLimits, resolveRoute } from './options.ts';
 import { checkOrigin } from './origin.ts';
 import { HostSession } from './session.ts';
 
@@ -23,6 +23,14 @@ import { HostSession } from './session.ts';
 export interface CloseOptions {
   /** Time the sessions get to finish their closing handshakes before they are destroyed. Default 10 s. */
   readonly deadline?: number;
+}
+
+/** TLS material for a wss:// listener (PEM contents, not paths). */
+export interface TlsOptions {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+  readonly ca?: string | Buffer;
+  readonly passphrase?: string;
 }
 
 /** Where a standalone host listens. */
@@ -57,7 +65,10 @@ const REFUSAL_LINGER_MS = 1000;
  * from any Node HTTP/1.1 server, so it mounts anywhere; {@link listen} runs it standalone.
  */
 export class Host {
-  readonly #routes = new Map<string, Route>();
+  #routes = new Map<string, Route>();
+  /** Open sessions per plugin, and plugins replaced by a reload that still serve old sessions. */
+  readonly #pluginSessions = new Map<Plugin<unknown>, number>();
+  readonly #retired = new Set<Plugin<unknown>>();
   readonly #limits: HostLimits;
   readonly #log: Logger;
   readonly #sessions = new Set<HostSession>();
@@ -72,11 +83,7 @@ export class Host {
     if (typeof options !== 'object' || options === null || !Array.isArray(options.routes)) {
       throw new WsmodError('WSMOD_ERR_INVALID_OPTION', 'createHost needs { routes: [...] }');
     }
-    options.routes.forEach((r, i) => {
-      const route = resolveRoute(r, i);
-      if (this.#routes.has(route.path)) throw new WsmodError('WSMOD_ERR_DUPLICATE_ROUTE', route.path);
-      this.#routes.set(route.path, route);
-    });
+    this.#routes = resolveRoutes(options.routes);
     this.#limits = resolveLimits(options);
     this.#log = options.logger ?? createLogger();
   }
@@ -89,6 +96,43 @@ export class Host {
   /** The resolved routes, by path. */
   get routes(): ReadonlyMap<string, Route> {
     return this.#routes;
+  }
+
+  /**
+   * Replaces every route at once (graceful reload): new upgrades get the new routes and plugins,
+   * open sessions finish on the ones they started with. A plugin no longer used by any route gets
+   * onShutdown once its last session has ended. Throws, changing nothing, when a route is invalid.
+   */
+  replaceRoutes(routes: readonly RouteOptions[]): void {
+    const next = resolveRoutes(routes);
+    const kept = new Set([...next.values()].map((r) => r.plugin));
+    const previous = [...this.#routes.values()].map((r) => r.plugin);
+    this.#routes = next;
+    for (const plugin of previous) {
+      if (kept.has(plugin) || this.#retired.has(plugin)) continue;
+      this.#retired.add(plugin);
+      if ((this.#pluginSessions.get(plugin) ?? 0) === 0) void this.#retire(plugin);
+    }
+  }
+
+  /** Runs a replaced plugin's onShutdown once its last session is gone. */
+  async #retire(plugin: Plugin<unknown>): Promise<void> {
+    this.#retired.delete(plugin);
+    await this.#shutdownPlugin(plugin, DEFAULTS.shutdownDeadline);
+  }
+
+  /** A plugin's onShutdown, awaited at most `timeout` ms; failures and overruns are logged. */
+  async #shutdownPlugin(plugin: Plugin<unknown>, timeout: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), timeout)));
+      const outcome = await Promise.race([Promise.resolve(plugin.onShutdown?.()), expired]);
+      if (outcome === 'expired') this.#log.warn({ plugin: plugin.name }, `plugin "${plugin.name}": onShutdown did not finish by the deadline`);
+    } catch (err) {
+      this.#log.error({ plugin: plugin.name, hook: 'onShutdown', err }, `plugin "${plugin.name}" threw in onShutdown`);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -142,14 +186,15 @@ export class Host {
    * Runs standalone: an HTTP server on `host:port` (port 0 picks a free one) that upgrades on the
    * routes, answers 426 to plain requests on them and 404 elsewhere.
    */
-  async listen(port: number, host = '127.0.0.1'): Promise<ListenInfo> {
+  async listen(port: number, host = '127.0.0.1', options: { readonly tls?: TlsOptions } = {}): Promise<ListenInfo> {
     const t = this.#limits.handshakeTimeout;
-    const server = createServer({
+    const serverOptions = {
       // Slow or incomplete request heads are dropped (DESIGN.md: handshakeTimeout).
       headersTimeout: t > 0 ? t : 0,
       requestTimeout: t > 0 ? t : 0,
       connectionsCheckingInterval: Math.max(100, Math.min(1000, t > 0 ? t / 2 : 1000)),
-    });
+    };
+    const server: Server = options.tls === undefined ? createServer(serverOptions) : createHttpsServer({ ...serverOptions, ...options.tls });
     // Requests Node's parser refuses: our one-line reasons and codes (431 for oversized headers).
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       refuse(socket, refusal(err.code === 'HPE_HEADER_OVERFLOW' ? 'WSMOD_ERR_HEADERS_TOO_LARGE' : 'WSMOD_ERR_BAD_REQUEST'));
@@ -204,23 +249,11 @@ export class Host {
         await ended;
       }
     }
-    // Each plugin's onShutdown, together, bounded by what is left of the deadline.
-    const plugins = new Set([...this.#routes.values()].map((r) => r.plugin));
+    // Each plugin's onShutdown (current ones and replaced ones), together, for what is left of the deadline.
+    const plugins = new Set([...[...this.#routes.values()].map((r) => r.plugin), ...this.#retired]);
+    this.#retired.clear();
     const remaining = Math.max(0, deadline - (performance.now() - started));
-    await Promise.all(
-      [...plugins].map(async (plugin) => {
-        let timer: NodeJS.Timeout | undefined;
-        try {
-          const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), remaining)));
-          const outcome = await Promise.race([Promise.resolve(plugin.onShutdown?.()), expired]);
-          if (outcome === 'expired') this.#log.warn({ plugin: plugin.name }, `plugin "${plugin.name}": onShutdown did not finish by the deadline`);
-        } catch (err) {
-          this.#log.error({ plugin: plugin.name, hook: 'onShutdown', err }, `plugin "${plugin.name}" threw in onShutdown`);
-        } finally {
-          clearTimeout(timer);
-        }
-      }),
-    );
+    await Promise.all([...plugins].map((plugin) => this.#shutdownPlugin(plugin, remaining)));
     for (const server of this.#servers) server.off('upgrade', this.handleUpgrade);
     for (const server of this.#owned) server.closeAllConnections();
     await Promise.all(serversClosed);
@@ -374,15 +407,22 @@ export class Host {
       route,
       socket,
       this.#log,
-      (s) => this.#ended(s, ip),
+      (s) => this.#ended(s, ip, route.plugin),
     );
     this.#sessions.add(session);
+    this.#pluginSessions.set(route.plugin, (this.#pluginSessions.get(route.plugin) ?? 0) + 1);
     session.open(head);
   }
 
-  #ended(session: HostSession, ip: string): void {
+  #ended(session: HostSession, ip: string, plugin: Plugin<unknown>): void {
     if (!this.#sessions.delete(session)) return;
     this.#countIp(ip, -1);
+    const left = (this.#pluginSessions.get(plugin) ?? 1) - 1;
+    if (left > 0) this.#pluginSessions.set(plugin, left);
+    else {
+      this.#pluginSessions.delete(plugin);
+      if (this.#retired.has(plugin)) void this.#retire(plugin);
+    }
     if (this.#sessions.size === 0) this.#allEnded?.();
   }
 
@@ -391,6 +431,17 @@ export class Host {
     if (n <= 0) this.#perIp.delete(ip);
     else this.#perIp.set(ip, n);
   }
+}
+
+/** Resolves routes and refuses duplicate paths. */
+function resolveRoutes(routes: readonly RouteOptions[]): Map<string, Route> {
+  const map = new Map<string, Route>();
+  routes.forEach((r, i) => {
+    const route = resolveRoute(r, i);
+    if (map.has(route.path)) throw new WsmodError('WSMOD_ERR_DUPLICATE_ROUTE', route.path);
+    map.set(route.path, route);
+  });
+  return map;
 }
 
 /** Creates a {@link Host}. Throws WSMOD_ERR_* for invalid routes or plugins. */

@@ -114,6 +114,34 @@ export interface Plugin<Data = unknown> {
   onShutdown?(): MaybePromise<void>;
 }
 
+/** What a plugin factory receives besides its options. */
+export interface PluginContext {
+  /** The route path the plugin is created for. */
+  readonly path: string;
+  /** The host's logger, for the plugin's own log lines. */
+  readonly log: {
+    debug(obj: object, msg?: string): void;
+    info(obj: object, msg?: string): void;
+    warn(obj: object, msg?: string): void;
+    error(obj: object, msg?: string): void;
+  };
+}
+
+/**
+ * A plugin module that takes options: the route's `options` from the configuration and a context,
+ * giving a plugin (per route, so routes sharing a module do not share state). It may validate the
+ * options and throw: the host then refuses to start, naming the file and the message.
+ */
+export type PluginFactory<Options = unknown, Data = unknown> = (
+  options: Options,
+  context: PluginContext,
+) => Plugin<Data> | Promise<Plugin<Data>>;
+
+/** Declares a plugin factory: `Options` types the route's `options` (see {@link PluginFactory}). */
+export function definePluginFactory<Options, Data = undefined>(factory: PluginFactory<Options, Data>): PluginFactory<Options, Data> {
+  return factory;
+}
+
 /**
  * Declares a plugin. An identity function that gives the object its types: `Data` is the type of
  * `session.data`.

@@ -3,23 +3,63 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
 import { WsmodError } from '../errors.ts';
-import type { Plugin } from './api.ts';
+import type { Plugin, PluginContext } from './api.ts';
 import { validatePlugin } from './validate.ts';
 
+/** Where a plugin comes from and how it is set up. */
+export interface LoadPluginOptions {
+  /** Directory relative specifiers are resolved from (the config file's folder). Default: cwd. */
+  readonly baseDir?: string;
+  /** The route's `options`, passed to a plugin factory. */
+  readonly options?: unknown;
+  /** Passed to a plugin factory. */
+  readonly context?: PluginContext;
+}
+
+/** A specifier that names a file (relative or absolute path) rather than a package. */
+export function isFileSpecifier(specifier: string): boolean {
+  return specifier.startsWith('.') || isAbsolute(specifier) || /\.[cm]?[jt]sx?$/.test(specifier);
+}
+
 /**
- * Loads an in-process plugin from a file (TypeScript loads directly, no build step) and checks it
- * against the plugin API. The module's default export is the plugin. Errors name the file.
+ * Loads an in-process plugin from a file (TypeScript or JavaScript, no build step) or an installed
+ * package, and checks it against the plugin API. The module's default export is a plugin, or a
+ * plugin factory called with the route's options. Each load evaluates the module afresh (tsx gives
+ * every import its own namespace), so a reload picks up edited plugin files. Errors name the file.
  */
-export async function loadPlugin(specifier: string, baseDir = process.cwd()): Promise<Plugin<unknown>> {
-  const file = isAbsolute(specifier) ? specifier : resolve(baseDir, specifier);
-  if (!existsSync(file)) throw new WsmodError('WSMOD_ERR_PLUGIN_INVALID', `${file}: no such file`);
+export async function loadPlugin(specifier: string, options: LoadPluginOptions = {}): Promise<Plugin<unknown>> {
+  const baseDir = options.baseDir ?? process.cwd();
+  let target = specifier;
+  if (isFileSpecifier(specifier)) {
+    target = isAbsolute(specifier) ? specifier : resolve(baseDir, specifier);
+    if (!existsSync(target)) throw new WsmodError('WSMOD_ERR_PLUGIN_INVALID', `${target}: no such file`);
+    target = pathToFileURL(target).href;
+  }
+  const where = isFileSpecifier(specifier) ? resolve(baseDir, specifier) : specifier;
   let mod: { default?: unknown };
   try {
-    mod = /\.[cm]?tsx?$/.test(file)
-      ? ((await tsImport(pathToFileURL(file).href, import.meta.url)) as { default?: unknown })
-      : ((await import(pathToFileURL(file).href)) as { default?: unknown });
+    mod = (await tsImport(target, pathToFileURL(`${baseDir}/`).href)) as { default?: unknown };
   } catch (err) {
-    throw new WsmodError('WSMOD_ERR_PLUGIN_INVALID', `${file}: failed to load: ${(err as Error).message}`, { cause: err });
+    throw new WsmodError('WSMOD_ERR_PLUGIN_INVALID', `${where}: failed to load: ${(err as Error).message}`, { cause: err });
   }
-  return validatePlugin(mod.default, file);
+  let exported = mod.default;
+  // A module compiled as CommonJS (no "type": "module" nearby) arrives wrapped once more.
+  if (typeof exported === 'object' && exported !== null && 'default' in exported && !('apiVersion' in exported)) {
+    exported = (exported as { default: unknown }).default;
+  }
+  if (typeof exported === 'function') {
+    const context = options.context ?? { path: '', log: silentLog };
+    try {
+      exported = await (exported as (o: unknown, c: PluginContext) => unknown)(options.options, context);
+    } catch (err) {
+      throw new WsmodError('WSMOD_ERR_PLUGIN_INVALID', `${where}: the plugin factory refused its options: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  } else if (options.options !== undefined) {
+    throw new WsmodError('WSMOD_ERR_PLUGIN_INVALID', `${where}: options were given but the module exports a plugin, not a plugin factory`);
+  }
+  return validatePlugin(exported, where);
 }
+
+const silentLog: PluginContext['log'] = { debug() {}, info() {}, warn() {}, error() {} };

@@ -1,0 +1,133 @@
+/**
+ * The messages between the host thread and a plugin worker (isolation mode `worker`). Only plain,
+ * structured-cloneable data crosses: no sockets, no functions, no request objects. Bytes travel as
+ * transferred ArrayBuffers (always fresh copies, never a pooled buffer); strings stay strings.
+ *
+ * One MessagePort per worker carries everything in order, so the per-session order of events
+ * (open, messages, drain, close) and of the plugin's actions (send, close, ...) is preserved.
+ */
+
+/** `workerData` of a plugin worker. */
+export interface WorkerBoot {
+  readonly specifier: string;
+  readonly baseDir: string;
+  readonly options: unknown;
+  readonly path: string;
+}
+
+/** An error as it crosses the thread boundary (class identity does not survive it). */
+export interface SerializedError {
+  readonly name: string;
+  readonly message: string;
+  readonly stack?: string;
+  /** A `WSMOD_ERR_*` code (or any string `code` property the error carried). */
+  readonly code?: string;
+}
+
+/** The handshake as the worker's plugin sees it, before the worker turns it into an UpgradeRequest. */
+export interface PlainUpgradeRequest {
+  readonly path: string;
+  /** The query string without the leading "?". */
+  readonly query: string;
+  readonly headers: Record<string, string | string[]>;
+  readonly origin: string | undefined;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly protocols: readonly string[];
+  readonly selectedProtocol: string | undefined;
+}
+
+/** What the worker's onUpgrade decided. `ticket`: the accept carried `data`, kept in the worker under it. */
+export type PlainDecision =
+  | {
+      readonly accept: true;
+      readonly protocol?: string;
+      readonly headers?: Readonly<Record<string, string>>;
+      readonly ticket?: number;
+    }
+  | { readonly accept: false; readonly status?: number; readonly reason?: string };
+
+/** A session as the worker builds its proxy from it. */
+export interface PlainSession {
+  readonly id: string;
+  readonly path: string;
+  readonly query: string;
+  readonly headers: Record<string, string | string[]>;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly protocol: string | undefined;
+  readonly extensions: string;
+}
+
+export type ReadyStateName = 'open' | 'closing' | 'closed';
+export type SendResultName = 'sent' | 'queued' | 'dropped';
+export type HookName = 'onUpgrade' | 'onOpen' | 'onMessage' | 'onClose' | 'onDrain' | 'onShutdown';
+export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
+
+/** Host → worker. `rid`: a request the worker answers (with the same `rid`). */
+export type HostToWorker =
+  | { readonly t: 'upgrade'; readonly rid: number; readonly req: PlainUpgradeRequest }
+  /** The accepted upgrade's data (under `ticket`) will not be claimed: the handshake did not complete. */
+  | { readonly t: 'discard'; readonly ticket: number }
+  /** With `rid`: run onOpen and answer once it settles. Without: only create the session. */
+  | { readonly t: 'open'; readonly sid: string; readonly init: PlainSession; readonly ticket?: number; readonly rid?: number }
+  | { readonly t: 'msg'; readonly sid: string; readonly data: ArrayBuffer; readonly binary: boolean }
+  | {
+      readonly t: 'state';
+      readonly sid: string;
+      readonly result: SendResultName;
+      readonly bufferedAmount: number;
+      readonly readyState: ReadyStateName;
+    }
+  | { readonly t: 'drain'; readonly sid: string; readonly bufferedAmount: number; readonly readyState: ReadyStateName }
+  | { readonly t: 'close'; readonly sid: string; readonly code: number; readonly reason: string }
+  | { readonly t: 'shutdown'; readonly rid: number };
+
+/** Worker → host. */
+export type WorkerToHost =
+  | {
+      readonly t: 'ready';
+      readonly name: string;
+      readonly protocols: readonly string[] | undefined;
+      readonly hooks: readonly HookName[];
+    }
+  | { readonly t: 'loadFailed'; readonly error: SerializedError }
+  /** The answer to a request: `error` when the plugin threw or rejected. */
+  | { readonly t: 'reply'; readonly rid: number; readonly decision?: PlainDecision; readonly error?: SerializedError }
+  | { readonly t: 'send'; readonly sid: string; readonly data: string | ArrayBuffer; readonly binary: boolean }
+  | { readonly t: 'close'; readonly sid: string; readonly code?: number; readonly reason?: string }
+  | { readonly t: 'terminate'; readonly sid: string }
+  | { readonly t: 'ping'; readonly sid: string; readonly data: string | ArrayBuffer }
+  /** A hook that is not answered (onMessage, onDrain, onClose) threw or rejected. */
+  | { readonly t: 'threw'; readonly sid: string; readonly hook: HookName; readonly error: SerializedError }
+  | { readonly t: 'log'; readonly level: LogLevelName; readonly obj: object; readonly msg?: string };
+
+/** Turns anything thrown into its plain form. */
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return {
+      name: err.name,
+      message: err.message,
+      ...(err.stack !== undefined && { stack: err.stack }),
+      ...(typeof code === 'string' && { code }),
+    };
+  }
+  return { name: 'Error', message: String(err) };
+}
+
+/** Rebuilds an Error from its plain form (stack and code included) for logging on the host side. */
+export function deserializeError(plain: SerializedError): Error {
+  const err = new Error(plain.message);
+  err.name = plain.name;
+  if (plain.stack !== undefined) err.stack = plain.stack;
+  if (plain.code !== undefined) (err as Error & { code: string }).code = plain.code;
+  return err;
+}
+
+/** Copies bytes into a fresh ArrayBuffer of their exact size, safe to transfer. */
+export function copyToArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  const copy = new ArrayBuffer(bytes.byteLength);
+  new Uint8Array(copy).set(bytes);
+  return copy;
+}

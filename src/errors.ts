@@ -32,6 +32,7 @@ export const ERRORS = {
   WSMOD_ERR_INVALID_UTF8: { message: 'invalid UTF-8 in a text message (RFC 6455 §8.1)', closeCode: 1007 },
   WSMOD_ERR_INVALID_UTF8_REASON: { message: 'invalid UTF-8 in a close reason (RFC 6455 §5.5.1)', closeCode: 1007 },
   WSMOD_ERR_MESSAGE_TOO_BIG: { message: 'message larger than maxMessageSize', closeCode: 1009 },
+  WSMOD_ERR_INFLATE: { message: 'a compressed message is not valid DEFLATE data (RFC 7692 §7.2.2)', closeCode: 1007 },
 
   // ---- Connection life -> close codes ----
   WSMOD_ERR_PONG_TIMEOUT: { message: 'no pong within the keepalive timeout: peer presumed dead', closeCode: 1006 },
@@ -50,6 +51,7 @@ export const ERRORS = {
   WSMOD_ERR_KEY: { message: 'Sec-WebSocket-Key must be the base64 encoding of 16 bytes', status: 400 },
   WSMOD_ERR_VERSION: { message: 'unsupported Sec-WebSocket-Version; this server speaks 13', status: 426 },
   WSMOD_ERR_PROTOCOL_HEADER: { message: 'Sec-WebSocket-Protocol must be a list of distinct tokens', status: 400 },
+  WSMOD_ERR_EXTENSIONS_HEADER: { message: 'Sec-WebSocket-Extensions is malformed (RFC 6455 §9.1)', status: 400 },
   WSMOD_ERR_UPGRADE_REQUIRED: { message: 'this path is a WebSocket endpoint: upgrade required', status: 426 },
   WSMOD_ERR_NOT_FOUND: { message: 'no WebSocket route at this path', status: 404 },
   WSMOD_ERR_ORIGIN: { message: 'Origin not allowed for this route', status: 403 },

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { isWsmodError } from '../errors.ts';
 import type { LogLevel } from '../log.ts';
 import { check } from './check.ts';
+import { init } from './init.ts';
 import { serve } from './serve.ts';
 
 function port(value: string): number {
@@ -52,6 +53,17 @@ program
   .option('--json', 'print the JSON report on stdout instead of the summary table', false)
   .action(async (url: string, opts: { cases?: string[]; exclude?: string[]; report: string; json: boolean }) => {
     process.exitCode = await check(url, { cases: opts.cases ?? [], exclude: opts.exclude ?? [], report: opts.report, json: opts.json });
+  });
+
+program
+  .command('init')
+  .description('scaffold a plugin project (typed plugin, config, a test) that runs with npx wsmod serve')
+  .argument('<dir>', 'directory to create (must be empty unless --force)')
+  .option('--name <name>', 'package name (default: the directory name)')
+  .option('--force', 'write into a non-empty directory', false)
+  .action(async (dir: string, opts: { name?: string; force: boolean }) => {
+    const files = await init(dir, { ...(opts.name === undefined ? {} : { name: opts.name }), force: opts.force });
+    process.stdout.write(`created ${files.length} files in ${dir}:\n${files.map((f) => `  ${f}`).join('\n')}\n\nnext: cd ${dir} && npm install && npm test && npx wsmod serve\n`);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -59,6 +59,7 @@ function directives(route: RouteConfig): Omit<RouteOptions, 'plugin'> {
     'closeTimeout',
     'maxBackpressure',
     'backpressurePolicy',
+    'compression',
   ] as const) {
     if (route[key] !== undefined) out[key] = route[key];
   }

@@ -78,6 +78,22 @@ const route = z
     closeTimeout: duration.optional(),
     maxBackpressure: size.optional(),
     backpressurePolicy: z.enum(['drop', 'close']).optional(),
+    compression: z
+      .union([
+        z.boolean(),
+        z
+          .object({
+            threshold: size.optional(),
+            serverNoContextTakeover: z.boolean().optional(),
+            clientNoContextTakeover: z.boolean().optional(),
+            serverMaxWindowBits: z.number().int().min(8).max(15).optional(),
+            clientMaxWindowBits: z.number().int().min(8).max(15).optional(),
+            level: z.number().int().min(-1).max(9).optional(),
+            memLevel: z.number().int().min(1).max(9).optional(),
+          })
+          .strict(),
+      ])
+      .optional(),
     // process isolation only
     binary: z.boolean().optional(),
     maxProcesses: z.number().int().positive().optional(),

@@ -1,7 +1,9 @@
 import type { Duplex } from 'node:stream';
 import { randomFillSync } from 'node:crypto';
 import { WsmodError } from '../errors.ts';
-import { MAX_CONTROL_PAYLOAD, Opcode } from '../protocol/constants.ts';
+import { MAX_CONTROL_PAYLOAD, Opcode, RSV1 } from '../protocol/constants.ts';
+import type { DeflateCodec } from '../protocol/permessage-deflate.ts';
+import { isValidUtf8 } from '../protocol/utf8.ts';
 import { FrameParser, type FrameHandler } from '../protocol/frame-parser.ts';
 import { encodeClosePayload, frameHeaderSize, writeFrameHeader } from '../protocol/frame-serializer.ts';
 import { applyMask } from '../protocol/mask.ts';
@@ -33,7 +35,19 @@ export interface ConnectionOptions {
   /** Outbound bytes held in memory (ours plus the socket's) beyond which `send` applies the policy. */
   readonly maxBackpressure: number;
   readonly backpressurePolicy: BackpressurePolicy;
+  /** permessage-deflate, when negotiated (RFC 7692). */
+  readonly deflate?: DeflateCodec | undefined;
 }
+
+/** Work that must wait its turn behind a message being inflated or deflated. */
+type Deferred =
+  | { readonly kind: 'message'; readonly data: Buffer; readonly isBinary: boolean; readonly compressed: boolean }
+  | { readonly kind: 'event'; readonly run: () => void };
+
+/** An outgoing message waiting behind one being compressed, or the close frame that must follow them. */
+type Outgoing =
+  | { readonly kind: 'data'; readonly data: Buffer | string; readonly opcode: number; readonly length: number }
+  | { readonly kind: 'close'; readonly payload: Buffer };
 
 /** Callbacks of a {@link Connection}. They must not throw: the host wraps plugin code. */
 export interface ConnectionEvents {
@@ -103,6 +117,15 @@ export class Connection implements FrameHandler {
   readonly #pongTicks: number;
   #tick = 0;
 
+  // permessage-deflate: inbound events wait behind an inflating message, outbound messages behind a
+  // deflating one, so order is kept although zlib is asynchronous.
+  readonly #deflate: DeflateCodec | undefined;
+  readonly #inbound: Deferred[] = [];
+  #inflating = false;
+  readonly #outbound: Outgoing[] = [];
+  #outboundBytes = 0;
+  #deflating = false;
+
   /**
    * Takes over `socket` (which should be paused: nothing is read until {@link start}). Sending is
    * possible at once.
@@ -112,7 +135,12 @@ export class Connection implements FrameHandler {
     this.#opts = options;
     this.#events = events;
     this.#client = options.role === 'client';
-    this.#parser = new FrameParser(this, { role: options.role, maxMessageSize: options.maxMessageSize });
+    this.#deflate = options.deflate;
+    this.#parser = new FrameParser(this, {
+      role: options.role,
+      maxMessageSize: options.maxMessageSize,
+      allowedRsv: options.deflate === undefined ? 0 : RSV1,
+    });
     const tick = options.idleTimeout / TICKS_PER_IDLE;
     this.#pongTicks = tick > 0 ? Math.max(1, Math.ceil(options.pongTimeout / tick)) : 0;
 
@@ -147,7 +175,7 @@ export class Connection implements FrameHandler {
 
   /** Outbound bytes not yet handed to the kernel: this connection's batch plus the socket's buffer. */
   get bufferedAmount(): number {
-    return this.#pendingBytes + (this.#runEnd - this.#runStart) + this.#socket.writableLength;
+    return this.#pendingBytes + (this.#runEnd - this.#runStart) + this.#outboundBytes + this.#socket.writableLength;
   }
 
   /** Sends one message. See {@link SendResult} for what the result means. */
@@ -171,7 +199,15 @@ export class Connection implements FrameHandler {
     }
     // The kernel did not take everything written so far: this message waits in memory.
     const backedUp = this.#socket.writableLength > 0;
-    this.#frame(isBinary ? Opcode.BINARY : Opcode.TEXT, data, length);
+    const opcode = isBinary ? Opcode.BINARY : Opcode.TEXT;
+    if (this.#deflate !== undefined && (this.#deflating || length >= this.#deflate.threshold)) {
+      // Compressed later: keep a copy, the caller may reuse its buffer once send() returns.
+      this.#outbound.push({ kind: 'data', data: typeof data === 'string' ? data : Buffer.from(data), opcode, length });
+      this.#outboundBytes += length;
+      this.#pumpOutbound();
+    } else {
+      this.#frame(opcode, data, length);
+    }
     if (backedUp) {
       this.#wantDrain = true;
       return 'queued';
@@ -199,6 +235,12 @@ export class Connection implements FrameHandler {
     if (this.#state !== ReadyState.OPEN) return;
     this.#closeCode = code ?? 1005;
     this.#closeReason = reason ?? '';
+    if (this.#deflating) {
+      // Messages still being compressed go first; nothing may follow the close frame (RFC 6455 §5.5.1).
+      this.#state = ReadyState.CLOSING;
+      this.#outbound.push({ kind: 'close', payload });
+      return;
+    }
     this.#sendClose(payload);
     this.#flush();
   }
@@ -216,25 +258,118 @@ export class Connection implements FrameHandler {
   // ---- FrameHandler (called by the parser) ----
 
   /** @internal */
-  onMessage(data: Buffer, isBinary: boolean): void {
+  onMessage(data: Buffer, isBinary: boolean, compressed: boolean): void {
     // RFC 6455 §7.1.2: once we sent a close frame, further data is discarded.
     if (this.#closeSent) return;
-    this.#events.onMessage(data, isBinary);
+    if (!compressed && !this.#inflating) {
+      this.#events.onMessage(data, isBinary);
+      return;
+    }
+    this.#inbound.push({ kind: 'message', data, isBinary, compressed });
+    this.#pumpInbound();
   }
 
   /** @internal */
   onPing(data: Buffer): void {
     if (!this.#closeSent) this.#control(Opcode.PONG, data);
-    this.#events.onPing?.(data);
+    if (this.#events.onPing !== undefined) this.#inOrder(() => this.#events.onPing?.(data));
   }
 
   /** @internal */
   onPong(data: Buffer): void {
-    this.#events.onPong?.(data);
+    if (this.#events.onPong !== undefined) this.#inOrder(() => this.#events.onPong?.(data));
   }
 
-  /** @internal RFC 6455 §5.5.1: a close frame from the peer. */
+  /** @internal RFC 6455 §5.5.1: a close frame from the peer (handled after the messages before it). */
   onClose(code: number, reason: Buffer): void {
+    this.#inOrder(() => this.#peerClosed(code, reason));
+  }
+
+  /** Runs `run` now, or after the messages still being inflated. */
+  #inOrder(run: () => void): void {
+    if (!this.#inflating) run();
+    else this.#inbound.push({ kind: 'event', run });
+  }
+
+  /** Delivers deferred inbound work in order, inflating compressed messages one at a time. */
+  #pumpInbound(): void {
+    while (!this.#inflating && this.#inbound.length > 0) {
+      const item = this.#inbound.shift()!;
+      if (item.kind === 'event') {
+        item.run();
+        continue;
+      }
+      if (this.#closeSent) continue;
+      if (!item.compressed) {
+        this.#events.onMessage(item.data, item.isBinary);
+        continue;
+      }
+      // Reading pauses while a message inflates, so inbound memory stays bounded.
+      this.#inflating = true;
+      this.#socket.pause();
+      this.#deflate!.decompress(item.data, this.#opts.maxMessageSize).then(
+        (plain) => {
+          this.#inflating = false;
+          if (this.#state === ReadyState.CLOSED) return;
+          if (!item.isBinary && !isValidUtf8(plain)) {
+            this.fail(new WsmodError('WSMOD_ERR_INVALID_UTF8'));
+            return;
+          }
+          if (!this.#closeSent) this.#events.onMessage(plain, item.isBinary);
+          this.#pumpInbound();
+          this.#flush();
+          if (!this.#inflating && this.readyState !== ReadyState.CLOSED) this.#socket.resume();
+        },
+        (err: unknown) => {
+          this.#inflating = false;
+          this.#inbound.length = 0;
+          this.fail(err instanceof WsmodError ? err : new WsmodError('WSMOD_ERR_INFLATE', String(err)));
+        },
+      );
+    }
+  }
+
+  /** Compresses queued outgoing messages one at a time, keeping their order; then a queued close. */
+  #pumpOutbound(): void {
+    while (!this.#deflating && this.#outbound.length > 0) {
+      const item = this.#outbound[0]!;
+      if (item.kind === 'close') {
+        this.#outbound.shift();
+        this.#sendClose(item.payload);
+        this.#flush();
+        continue;
+      }
+      if (this.#closeSent || this.readyState === ReadyState.CLOSED) {
+        this.#outbound.length = 0;
+        this.#outboundBytes = 0;
+        return;
+      }
+      if (item.length < this.#deflate!.threshold) {
+        this.#outbound.shift();
+        this.#outboundBytes -= item.length;
+        this.#frame(item.opcode, item.data, item.length);
+        continue;
+      }
+      this.#deflating = true;
+      const plain = typeof item.data === 'string' ? Buffer.from(item.data) : item.data;
+      this.#deflate!.compress(plain).then(
+        (compressed) => {
+          this.#deflating = false;
+          this.#outbound.shift();
+          this.#outboundBytes -= item.length;
+          if (this.#state === ReadyState.CLOSED || this.#closeSent) return;
+          this.#frame(item.opcode, compressed, compressed.length, RSV1);
+          this.#pumpOutbound();
+        },
+        (err: unknown) => {
+          this.#deflating = false;
+          this.fail(err instanceof WsmodError ? err : new WsmodError('WSMOD_ERR_SOCKET', String(err)));
+        },
+      );
+    }
+  }
+
+  #peerClosed(code: number, reason: Buffer): void {
     this.#closeReceived = true;
     this.#closeCode = code;
     this.#closeReason = reason.toString();
@@ -327,6 +462,10 @@ export class Connection implements FrameHandler {
     if (this.#state === ReadyState.CLOSED) return;
     this.#state = ReadyState.CLOSED;
     this.#parser.stop();
+    this.#deflate?.close();
+    this.#inbound.length = 0;
+    this.#outbound.length = 0;
+    this.#outboundBytes = 0;
     this.#stopKeepalive();
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
     this.#pending = [];
@@ -380,11 +519,11 @@ export class Connection implements FrameHandler {
   }
 
   /** Appends one whole frame to the outbound batch and makes sure a flush follows. */
-  #frame(opcode: number, data: Buffer | Uint8Array | string, length: number): void {
+  #frame(opcode: number, data: Buffer | Uint8Array | string, length: number, rsv = 0): void {
     const masked = this.#client;
     const headerSize = frameHeaderSize(length, masked);
     const maskKey = masked ? randomFillSync(Buffer.allocUnsafe(4)) : undefined;
-    const init = maskKey === undefined ? { opcode, fin: true, length } : { opcode, fin: true, length, maskKey };
+    const init = maskKey === undefined ? { opcode, fin: true, rsv, length } : { opcode, fin: true, rsv, length, maskKey };
     const total = headerSize + length;
     const arena = outputArena;
     if (total <= SMALL_FRAME) {

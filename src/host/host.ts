@@ -17,6 +17,8 @@ import {
 } from '../protocol/handshake.ts';
 import { type HostLimits, type HostOptions, type Route, type RouteOptions, DEFAULTS, resolveLimits, resolveRoute } from './options.ts';
 import { checkOrigin } from './origin.ts';
+import { parseExtensions } from '../protocol/extensions.ts';
+import { DeflateCodec, type DeflateParams, negotiateDeflate } from '../protocol/permessage-deflate.ts';
 import { HostSession } from './session.ts';
 
 /** Options of {@link Host.close}. */
@@ -55,6 +57,12 @@ type UpgradeSocket = Duplex & {
   readonly remotePort?: number | undefined;
   readonly encrypted?: boolean | undefined;
 };
+
+/** A negotiated permessage-deflate: its parameters and the response header value. */
+interface Negotiated {
+  readonly params: DeflateParams;
+  readonly response: string;
+}
 
 /** How long a refused socket may linger, so the peer can read the response, before it is destroyed. */
 const REFUSAL_LINGER_MS = 1000;
@@ -148,7 +156,7 @@ export class Host {
       refuse(socket, checked);
       return;
     }
-    this.#runHandshake(req, socket, head, checked.route, checked.protocols);
+    this.#runHandshake(req, socket, head, checked.route, checked.protocols, checked.deflate);
   };
 
   /**
@@ -263,7 +271,7 @@ export class Host {
   #precheck(
     req: IncomingMessage,
     socket: UpgradeSocket,
-  ): HandshakeRefusal | { readonly ok: true; readonly route: Route; readonly protocols: readonly string[] } {
+  ): HandshakeRefusal | { readonly ok: true; readonly route: Route; readonly protocols: readonly string[]; readonly deflate: Negotiated | undefined } {
     if (this.#closing !== undefined) return refusal('WSMOD_ERR_SHUTTING_DOWN');
     const route = this.#routes.get(pathOf(req));
     if (route === undefined) return refusal('WSMOD_ERR_NOT_FOUND', pathOf(req));
@@ -278,10 +286,24 @@ export class Host {
     }
     const ip = socket.remoteAddress ?? '';
     if ((this.#perIp.get(ip) ?? 0) >= this.#limits.maxConnectionsPerIp) return refusal('WSMOD_ERR_MAX_CONNECTIONS_PER_IP');
-    return { ok: true, route, protocols: verdict.protocols };
+    // RFC 7692: only routes with compression on read the extension offers; others ignore the header.
+    let deflate: Negotiated | undefined;
+    if (route.compression !== undefined) {
+      const offers = parseExtensions(req.headers['sec-websocket-extensions']);
+      if (offers === null) return refusal('WSMOD_ERR_EXTENSIONS_HEADER');
+      deflate = negotiateDeflate(offers, route.compression);
+    }
+    return { ok: true, route, protocols: verdict.protocols, deflate };
   }
 
-  #runHandshake(req: IncomingMessage, socket: UpgradeSocket, head: Buffer, route: Route, offered: readonly string[]): void {
+  #runHandshake(
+    req: IncomingMessage,
+    socket: UpgradeSocket,
+    head: Buffer,
+    route: Route,
+    offered: readonly string[],
+    deflate: Negotiated | undefined,
+  ): void {
     const ip = socket.remoteAddress ?? '';
     this.#pendingHandshakes++;
     this.#countIp(ip, 1);
@@ -321,7 +343,7 @@ export class Host {
         refuse(socket, refusal('WSMOD_ERR_SHUTTING_DOWN'));
         return;
       }
-      this.#accept(req, socket, head, route, url, offered, selected, decision.init, ip);
+      this.#accept(req, socket, head, route, url, offered, selected, decision.init, ip, deflate);
     };
     const hook = route.plugin.onUpgrade;
     if (hook === undefined) {
@@ -371,6 +393,7 @@ export class Host {
     selected: string | undefined,
     init: AcceptInit<unknown>,
     ip: string,
+    deflate: Negotiated | undefined,
   ): void {
     const protocol = init.protocol ?? selected;
     let response: string;
@@ -378,7 +401,8 @@ export class Host {
       if (protocol !== undefined && !offered.includes(protocol)) {
         throw new WsmodError('WSMOD_ERR_PROTOCOL_NOT_OFFERED', protocol);
       }
-      response = acceptResponse(headerValue(req, 'sec-websocket-key')!.trim(), protocol, init.headers);
+      const headers = deflate === undefined ? init.headers : { ...init.headers, 'Sec-WebSocket-Extensions': deflate.response };
+      response = acceptResponse(headerValue(req, 'sec-websocket-key')!.trim(), protocol, headers);
     } catch (err) {
       this.#countIp(ip, -1);
       const code: ErrorCode = err instanceof WsmodError ? err.code : 'WSMOD_ERR_UPGRADE_FAILED';
@@ -401,8 +425,9 @@ export class Host {
         remoteAddress: ip,
         remotePort: socket.remotePort ?? 0,
         protocol,
-        extensions: '',
+        extensions: deflate?.response ?? '',
         data: init.data,
+        deflate: deflate === undefined ? undefined : new DeflateCodec(deflate.params, 'server', route.compression),
       },
       route,
       socket,

@@ -3,6 +3,7 @@ import type { Logger } from '../log.ts';
 import type { Plugin } from '../plugin/api.ts';
 import { validatePlugin } from '../plugin/validate.ts';
 import type { BackpressurePolicy } from '../connection/connection.ts';
+import { DEFAULT_DEFLATE, type DeflateConfig } from '../protocol/permessage-deflate.ts';
 import { type OriginPolicy, compileOriginPolicy } from './origin.ts';
 
 /** The secure defaults of DESIGN.md, in one place (documented in docs/protocol.md). */
@@ -44,6 +45,11 @@ export interface RouteOptions {
   readonly maxBackpressure?: number;
   /** `drop` (send returns 'dropped') or `close` (the session is closed with 1008). Default `drop`. */
   readonly backpressurePolicy?: BackpressurePolicy;
+  /**
+   * permessage-deflate (RFC 7692): off by default; `true` for the defaults (no context takeover either
+   * way, threshold 1 KiB), or settings to override them.
+   */
+  readonly compression?: boolean | Partial<DeflateConfig>;
 }
 
 /** Options of {@link createHost}. */
@@ -72,6 +78,8 @@ export interface Route {
   readonly closeTimeout: number;
   readonly maxBackpressure: number;
   readonly backpressurePolicy: BackpressurePolicy;
+  /** Compression settings when permessage-deflate is on for the route. */
+  readonly compression: DeflateConfig | undefined;
 }
 
 function nonNegative(value: unknown, name: string, where: string, fallback: number): number {
@@ -114,6 +122,39 @@ export function resolveRoute(options: RouteOptions, index: number): Route {
     closeTimeout: nonNegative(options.closeTimeout, 'closeTimeout', where, DEFAULTS.closeTimeout),
     maxBackpressure: nonNegative(options.maxBackpressure, 'maxBackpressure', where, DEFAULTS.maxBackpressure),
     backpressurePolicy: policy,
+    compression: resolveCompression(options.compression, where),
+  };
+}
+
+function inRange(value: unknown, name: string, where: string, lo: number, hi: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < lo || value > hi) {
+    throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `${where}: compression.${name} must be an integer from ${lo} to ${hi}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Resolves the `compression` directive against the defaults. */
+function resolveCompression(value: RouteOptions['compression'], where: string): DeflateConfig | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return DEFAULT_DEFLATE;
+  if (typeof value !== 'object' || value === null) {
+    throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `${where}: compression must be true, false or an object of settings`);
+  }
+  const bool = (v: unknown, name: string, fallback: boolean): boolean => {
+    if (v === undefined) return fallback;
+    if (typeof v !== 'boolean') throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `${where}: compression.${name} must be true or false`);
+    return v;
+  };
+  const d = DEFAULT_DEFLATE;
+  return {
+    threshold: nonNegative(value.threshold, 'compression.threshold', where, d.threshold),
+    serverNoContextTakeover: bool(value.serverNoContextTakeover, 'serverNoContextTakeover', d.serverNoContextTakeover),
+    clientNoContextTakeover: bool(value.clientNoContextTakeover, 'clientNoContextTakeover', d.clientNoContextTakeover),
+    serverMaxWindowBits: inRange(value.serverMaxWindowBits, 'serverMaxWindowBits', where, 8, 15, d.serverMaxWindowBits),
+    clientMaxWindowBits: inRange(value.clientMaxWindowBits, 'clientMaxWindowBits', where, 8, 15, d.clientMaxWindowBits),
+    level: inRange(value.level, 'level', where, -1, 9, d.level),
+    memLevel: inRange(value.memLevel, 'memLevel', where, 1, 9, d.memLevel),
   };
 }
 

@@ -3,6 +3,7 @@ import { Connection, type ConnectionEvents, ReadyState } from '../connection/con
 import { WsmodError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Headers, Plugin, SendOptions, SendResult, Session } from '../plugin/api.ts';
+import type { DeflateCodec } from '../protocol/permessage-deflate.ts';
 import type { Route } from './options.ts';
 
 /** What a session knows about the request that opened it. */
@@ -16,6 +17,8 @@ export interface SessionInit {
   readonly protocol: string | undefined;
   readonly extensions: string;
   readonly data: unknown;
+  /** The permessage-deflate codec, when negotiated. */
+  readonly deflate?: DeflateCodec | undefined;
 }
 
 const STATES = { [ReadyState.OPEN]: 'open', [ReadyState.CLOSING]: 'closing', [ReadyState.CLOSED]: 'closed' } as const;
@@ -72,6 +75,7 @@ export class HostSession implements Session<unknown>, ConnectionEvents {
         closeTimeout: route.closeTimeout,
         maxBackpressure: route.maxBackpressure,
         backpressurePolicy: route.backpressurePolicy,
+        deflate: init.deflate,
       },
       this,
     );

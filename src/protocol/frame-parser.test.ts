@@ -668,8 +668,8 @@ describe('close frames (RFC 6455 §5.5.1, §7.4)', () => {
     const parser: FrameParser = new FrameParser(
       {
         ...record,
-        onMessage(data, isBinary) {
-          record.onMessage(data, isBinary);
+        onMessage(data, isBinary, compressed) {
+          record.onMessage(data, isBinary, compressed);
           parser.stop();
         },
       },

@@ -1,13 +1,17 @@
 import { WsmodError } from '../errors.ts';
 import { isValidCloseCode } from './close-codes.ts';
-import { FIN, MAX_CONTROL_PAYLOAD, Opcode, RSV_MASK } from './constants.ts';
+import { FIN, MAX_CONTROL_PAYLOAD, Opcode, RSV1, RSV_MASK } from './constants.ts';
 import { applyMask } from './mask.ts';
 import { Utf8Validator, isValidUtf8 } from './utf8.ts';
 
 /** What the parser hands upward: whole messages and control frames, in wire order. */
 export interface FrameHandler {
-  /** A complete data message. `data` is owned by the receiver from now on. */
-  onMessage(data: Buffer, isBinary: boolean): void;
+  /**
+   * A complete data message. `data` is owned by the receiver from now on. `compressed`: the first
+   * frame had RSV1 under permessage-deflate (RFC 7692 §6): `data` is still compressed, and text is
+   * not yet validated as UTF-8 (that happens after inflation).
+   */
+  onMessage(data: Buffer, isBinary: boolean, compressed: boolean): void;
   onPing(data: Buffer): void;
   onPong(data: Buffer): void;
   /** A close frame. `code` is 1005 when the frame carried no code. `reason` is valid UTF-8. */
@@ -70,6 +74,7 @@ export class FrameParser {
   #msgOpcode = 0;
   #msgBuf: Buffer | null = null;
   #msgLen = 0;
+  #msgCompressed = false;
   readonly #utf8 = new Utf8Validator();
 
   constructor(handler: FrameHandler, options: FrameParserOptions) {
@@ -212,6 +217,7 @@ export class FrameParser {
     if (this.#opcode === Opcode.TEXT || this.#opcode === Opcode.BINARY) {
       this.#msgOpcode = this.#opcode;
       this.#msgLen = 0;
+      this.#msgCompressed = (b1 & RSV1) !== 0;
       this.#utf8.reset();
     }
   }
@@ -238,8 +244,9 @@ export class FrameParser {
       const payload = chunk.subarray(pos, pos + length);
       if (this.#masked) applyMask(payload, 0, length, this.#maskKey, 0, 0);
       this.#msgOpcode = 0;
-      if (this.#opcode === Opcode.TEXT && !isValidUtf8(payload)) throw new WsmodError('WSMOD_ERR_INVALID_UTF8');
-      this.#handler.onMessage(payload, this.#opcode === Opcode.BINARY);
+      const compressed = this.#msgCompressed;
+      if (this.#opcode === Opcode.TEXT && !compressed && !isValidUtf8(payload)) throw new WsmodError('WSMOD_ERR_INVALID_UTF8');
+      this.#handler.onMessage(payload, this.#opcode === Opcode.BINARY, compressed);
       return pos + length;
     }
     this.#reserve(length, first && this.#fin);
@@ -270,7 +277,7 @@ export class FrameParser {
     if (this.#masked) applyMask(buf, at, at + n, this.#maskKey, 0, done);
     this.#msgLen = at + n;
     // Fail fast: validate each piece of text as it arrives (RFC 6455 §8.1).
-    if (this.#msgOpcode === Opcode.TEXT && !this.#utf8.push(buf, at, at + n)) {
+    if (this.#msgOpcode === Opcode.TEXT && !this.#msgCompressed && !this.#utf8.push(buf, at, at + n)) {
       throw new WsmodError('WSMOD_ERR_INVALID_UTF8');
     }
     if (this.#remaining === 0) {
@@ -303,8 +310,9 @@ export class FrameParser {
     this.#msgOpcode = 0;
     this.#msgBuf = null;
     this.#msgLen = 0;
-    if (opcode === Opcode.TEXT && !this.#utf8.complete) throw new WsmodError('WSMOD_ERR_INVALID_UTF8', 'truncated code point');
-    this.#handler.onMessage(data, opcode === Opcode.BINARY);
+    const compressed = this.#msgCompressed;
+    if (opcode === Opcode.TEXT && !compressed && !this.#utf8.complete) throw new WsmodError('WSMOD_ERR_INVALID_UTF8', 'truncated code point');
+    this.#handler.onMessage(data, opcode === Opcode.BINARY, compressed);
     return pos;
   }
 

@@ -133,6 +133,11 @@ describe('wsmod serve', () => {
       const missing = spawnSync(process.execPath, [CLI, 'serve', '--check-config'], { encoding: 'utf8', cwd: dir });
       assert.notEqual(missing.status, 0);
       assert.match(missing.stderr, /WSMOD_ERR_PLUGIN_INVALID: .*missing\.ts: no such file/);
+      // What only the host can check is checked too.
+      writeFileSync(join(dir, 'wsmod.config.yaml'), `routes:\n  - { path: /e, plugin: ${JSON.stringify(join(EXAMPLES, 'echo.ts'))}, idleTimeout: 10s, pongTimeout: 0 }\n`);
+      const pong = spawnSync(process.execPath, [CLI, 'serve', '--check-config'], { encoding: 'utf8', cwd: dir });
+      assert.notEqual(pong.status, 0);
+      assert.match(pong.stderr, /WSMOD_ERR_INVALID_OPTION: .*pongTimeout must be above 0/);
       writeFileSync(join(dir, 'v2.ts'), 'export default { name: "v2", apiVersion: 2, onMessage() {} };\n');
       writeFileSync(join(dir, 'wsmod.config.yaml'), 'routes:\n  - { path: /e, plugin: ./v2.ts }\n');
       const version = spawnSync(process.execPath, [CLI, 'serve', '--check-config'], { encoding: 'utf8', cwd: dir });

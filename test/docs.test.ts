@@ -1,8 +1,10 @@
 // Keeps the prose documentation in step with the code: the error registry, the defaults and the close
-// code table each have a page that must list every entry, and nothing the code does not have.
+// code table each have a page that must list every entry, and nothing the code does not have; the
+// configuration page names every key of the configuration schema.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { configSchema } from '../src/config/schema.ts';
 import { ERRORS, type ErrorDefinition } from '../src/errors.ts';
 import { DEFAULTS } from '../src/host/options.ts';
 import { CLOSE_CODES } from '../src/protocol/close-codes.ts';
@@ -75,5 +77,78 @@ test('docs/close-codes.md lists every code of CLOSE_CODES, and says rightly whet
     assert.ok(row.includes(`\`${info.name}\``), `the row for ${code} does not name it ${info.name}`);
     const wire = row[3] ?? '';
     assert.ok(wire === (info.onWire ? 'yes' : 'no'), `the row for ${code} says "${wire}" for valid on the wire`);
+  }
+});
+
+/** The zod definition behind a schema (zod 4 keeps it at `_zod.def`). */
+interface SchemaDef {
+  readonly type: string;
+  readonly shape?: Readonly<Record<string, unknown>>;
+  readonly innerType?: unknown;
+  readonly options?: readonly unknown[];
+  readonly element?: unknown;
+  readonly in?: unknown;
+  readonly out?: unknown;
+  readonly valueType?: unknown;
+}
+
+/**
+ * Every object in a schema, by where it sits (`routes[]`, `limits`, `listen[].tls`...), with its keys.
+ * Walks through optional/default wrappers, unions, arrays, pipes (transforms) and records, so a key is
+ * found wherever the schema nests it.
+ */
+function schemaObjects(schema: unknown, at = '', out = new Map<string, string[]>()): Map<string, string[]> {
+  const def = (schema as { _zod?: { def?: SchemaDef } })._zod?.def;
+  if (def === undefined) return out;
+  switch (def.type) {
+    case 'object': {
+      const shape = def.shape ?? {};
+      out.set(at || '(top level)', [...(out.get(at || '(top level)') ?? []), ...Object.keys(shape)]);
+      for (const [key, value] of Object.entries(shape)) schemaObjects(value, at === '' ? key : `${at}.${key}`, out);
+      break;
+    }
+    case 'optional':
+    case 'nullable':
+    case 'default':
+    case 'prefault':
+    case 'readonly':
+    case 'catch':
+    case 'nonoptional':
+      schemaObjects(def.innerType, at, out);
+      break;
+    case 'union':
+      for (const option of def.options ?? []) schemaObjects(option, at, out);
+      break;
+    case 'array':
+      schemaObjects(def.element, `${at}[]`, out);
+      break;
+    case 'pipe':
+      schemaObjects(def.in, at, out);
+      schemaObjects(def.out, at, out);
+      break;
+    case 'record':
+      schemaObjects(def.valueType, `${at}.*`, out);
+      break;
+  }
+  return out;
+}
+
+test('docs/configuration.md names every key of the configuration schema (top level, listen, limits, logging, routes)', () => {
+  const doc = readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
+  const objects = schemaObjects(configSchema);
+  // The walk must reach the objects this page documents; if zod's internals change, fail loudly here.
+  const top = objects.get('(top level)') ?? [];
+  const route = objects.get('routes[]') ?? [];
+  for (const key of ['listen', 'limits', 'logging', 'routes']) assert.ok(top.includes(key), `the schema walk found no top-level "${key}"`);
+  for (const key of ['path', 'plugin', 'command', 'isolation', 'options', 'maxMessageSize', 'killGrace']) {
+    assert.ok(route.includes(key), `the schema walk found no route key "${key}"`);
+  }
+  for (const where of ['limits', 'logging', 'listen[]', 'listen[].tls']) {
+    assert.ok((objects.get(where) ?? objects.get(where.replace('[]', '')) ?? []).length > 0, `the schema walk found no object at ${where}`);
+  }
+  for (const [where, keys] of objects) {
+    for (const key of new Set(keys)) {
+      assert.ok(doc.includes(`\`${key}\``), `docs/configuration.md does not name the key \`${key}\` (of ${where} in src/config/schema.ts)`);
+    }
   }
 });

@@ -44,18 +44,23 @@ export async function serve(options: ServeOptions): Promise<number | undefined> 
   const log = createLogger(options.logLevel ?? loaded.config.logging.level);
   if (options.checkConfig === true) {
     const routes = await buildRoutes(loaded, log);
-    await Promise.allSettled(routes.map((r) => r.plugin.onShutdown?.()));
+    try {
+      // The host checks what the schema cannot (e.g. pongTimeout with keepalive on, origin lists).
+      createHost({ routes, logger: log, ...hostLimits(loaded) });
+    } finally {
+      await Promise.allSettled(routes.map((r) => r.plugin.onShutdown?.()));
+    }
     process.stdout.write(`configuration OK: ${loaded.file} (${routes.length} route${routes.length === 1 ? '' : 's'})\n`);
     return 0;
   }
-  const limits = loaded.config.limits;
-  const host = createHost({
-    routes: await buildRoutes(loaded, log),
-    logger: log,
-    ...(limits.handshakeTimeout === undefined ? {} : { handshakeTimeout: limits.handshakeTimeout }),
-    ...(limits.maxConnections === undefined ? {} : { maxConnections: limits.maxConnections }),
-    ...(limits.maxConnectionsPerIp === undefined ? {} : { maxConnectionsPerIp: limits.maxConnectionsPerIp }),
-  });
+  const routes = await buildRoutes(loaded, log);
+  let host: Host;
+  try {
+    host = createHost({ routes, logger: log, ...hostLimits(loaded) });
+  } catch (err) {
+    await Promise.allSettled(routes.map((r) => r.plugin.onShutdown?.()));
+    throw err;
+  }
   const listeners: ListenConfig[] =
     options.port !== undefined || options.host !== undefined
       ? [{ host: options.host ?? '127.0.0.1', port: options.port ?? 8080 }]
@@ -66,8 +71,19 @@ export async function serve(options: ServeOptions): Promise<number | undefined> 
     const authority = addr.host.includes(':') ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`;
     for (const path of host.routes.keys()) process.stdout.write(`wsmod listening on ${tls === undefined ? 'ws' : 'wss'}://${authority}${path}\n`);
   }
-  handleSignals(host, loaded, log, limits.shutdownDeadline ?? 10_000);
+  handleSignals(host, loaded, log);
   return undefined;
+}
+
+/** The host-wide limits of a configuration, as createHost options. */
+function hostLimits(loaded: LoadedConfig): { handshakeTimeout?: number; maxConnections?: number; maxConnectionsPerIp?: number; shutdownDeadline?: number } {
+  const l = loaded.config.limits;
+  return {
+    ...(l.handshakeTimeout === undefined ? {} : { handshakeTimeout: l.handshakeTimeout }),
+    ...(l.maxConnections === undefined ? {} : { maxConnections: l.maxConnections }),
+    ...(l.maxConnectionsPerIp === undefined ? {} : { maxConnectionsPerIp: l.maxConnectionsPerIp }),
+    ...(l.shutdownDeadline === undefined ? {} : { shutdownDeadline: l.shutdownDeadline }),
+  };
 }
 
 function readTls(tls: NonNullable<ListenConfig['tls']>, baseDir: string): TlsOptions {
@@ -79,7 +95,8 @@ function readTls(tls: NonNullable<ListenConfig['tls']>, baseDir: string): TlsOpt
   };
 }
 
-function handleSignals(host: Host, loaded: LoadedConfig, log: Logger, deadline: number): void {
+function handleSignals(host: Host, first: LoadedConfig, log: Logger): void {
+  let current = first;
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -88,7 +105,7 @@ function handleSignals(host: Host, loaded: LoadedConfig, log: Logger, deadline: 
     }
     stopping = true;
     log.info({ signal, sessions: host.connections }, 'shutting down');
-    host.close({ deadline }).then(
+    host.close().then(
       () => process.exit(0),
       (err: unknown) => {
         log.error({ err }, 'shutdown failed');
@@ -102,14 +119,23 @@ function handleSignals(host: Host, loaded: LoadedConfig, log: Logger, deadline: 
     reloading = reloading.then(async () => {
       if (stopping) return;
       try {
-        const next = await loadConfig(loaded.file);
-        if (JSON.stringify(next.config.listen) !== JSON.stringify(loaded.config.listen) || JSON.stringify(next.config.limits) !== JSON.stringify(loaded.config.limits)) {
-          log.warn({ file: next.file }, 'reload: "listen" and "limits" changes take effect on restart only');
+        const next = await loadConfig(current.file);
+        for (const key of ['listen', 'limits', 'logging'] as const) {
+          if (JSON.stringify(next.config[key]) !== JSON.stringify(current.config[key])) {
+            log.warn({ file: next.file, key }, `reload: "${key}" changes take effect on restart only`);
+          }
         }
-        host.replaceRoutes(await buildRoutes(next, log));
+        const routes = await buildRoutes(next, log);
+        try {
+          host.replaceRoutes(routes);
+        } catch (err) {
+          await Promise.allSettled(routes.map((r) => r.plugin.onShutdown?.()));
+          throw err;
+        }
+        current = { ...next, config: { ...next.config, listen: current.config.listen, limits: current.config.limits, logging: current.config.logging } };
         log.info({ file: next.file, routes: next.config.routes.length }, 'configuration reloaded');
       } catch (err) {
-        log.error({ file: loaded.file, err: (err as Error).message }, 'reload refused: the running configuration keeps serving');
+        log.error({ file: current.file, err: (err as Error).message }, 'reload refused: the running configuration keeps serving');
       }
     });
   };

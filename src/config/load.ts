@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { tsImport } from 'tsx/esm/api';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { WsmodError } from '../errors.ts';
+import { importFresh } from '../plugin/loader.ts';
 import { type Config, configSchema } from './schema.ts';
 
 /** File names `wsmod serve` looks for, in this order, when no path is given. */
@@ -55,7 +55,7 @@ async function readRaw(path: string): Promise<unknown> {
     if (ext === '.yaml' || ext === '.yml') return parseYaml(readFileSync(path, 'utf8'));
     if (ext === '.json') return JSON.parse(readFileSync(path, 'utf8'));
     if (['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'].includes(ext)) {
-      const mod = (await tsImport(pathToFileURL(path).href, pathToFileURL(`${dirname(path)}/`).href)) as { default?: unknown };
+      const mod = (await importFresh(pathToFileURL(path).href, pathToFileURL(`${dirname(path)}/`).href)) as { default?: unknown };
       let value = mod.default;
       if (typeof value === 'object' && value !== null && 'default' in value && !('routes' in value)) {
         value = (value as { default: unknown }).default;

@@ -126,7 +126,7 @@ export class Host {
   /** Runs a replaced plugin's onShutdown once its last session is gone. */
   async #retire(plugin: Plugin<unknown>): Promise<void> {
     this.#retired.delete(plugin);
-    await this.#shutdownPlugin(plugin, DEFAULTS.shutdownDeadline);
+    await this.#shutdownPlugin(plugin, this.#limits.shutdownDeadline);
   }
 
   /** A plugin's onShutdown, awaited at most `timeout` ms; failures and overruns are logged. */
@@ -230,7 +230,7 @@ export class Host {
    * and closes the servers this host listens on. Idempotent.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    this.#closing ??= this.#shutdown(options.deadline ?? DEFAULTS.shutdownDeadline);
+    this.#closing ??= this.#shutdown(options.deadline ?? this.#limits.shutdownDeadline);
     return this.#closing;
   }
 
@@ -376,7 +376,7 @@ export class Host {
     };
     try {
       const result: unknown = hook.call(route.plugin, request);
-      if (result instanceof Promise) result.then(decide, failed);
+      if (isThenable(result)) result.then(decide, failed);
       else decide(result);
     } catch (err) {
       failed(err);
@@ -472,6 +472,10 @@ function resolveRoutes(routes: readonly RouteOptions[]): Map<string, Route> {
 /** Creates a {@link Host}. Throws WSMOD_ERR_* for invalid routes or plugins. */
 export function createHost(options: HostOptions): Host {
   return new Host(options);
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
 function onHandshakeSocketError(): void {

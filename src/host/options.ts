@@ -61,6 +61,8 @@ export interface HostOptions {
   readonly maxConnections?: number;
   /** The same, per remote address. Default 1,000. */
   readonly maxConnectionsPerIp?: number;
+  /** Default deadline of close(), and the time a replaced plugin's onShutdown gets. Default 10 s. */
+  readonly shutdownDeadline?: number;
   /** Where wsmod logs; default a pino logger on stderr at level info. */
   readonly logger?: Logger;
 }
@@ -163,6 +165,7 @@ export interface HostLimits {
   readonly handshakeTimeout: number;
   readonly maxConnections: number;
   readonly maxConnectionsPerIp: number;
+  readonly shutdownDeadline: number;
 }
 
 /** Resolves host-wide limits against the defaults. */
@@ -171,5 +174,6 @@ export function resolveLimits(options: HostOptions): HostLimits {
     handshakeTimeout: nonNegative(options.handshakeTimeout, 'handshakeTimeout', 'host', DEFAULTS.handshakeTimeout),
     maxConnections: nonNegative(options.maxConnections, 'maxConnections', 'host', DEFAULTS.maxConnections),
     maxConnectionsPerIp: nonNegative(options.maxConnectionsPerIp, 'maxConnectionsPerIp', 'host', DEFAULTS.maxConnectionsPerIp),
+    shutdownDeadline: nonNegative(options.shutdownDeadline, 'shutdownDeadline', 'host', DEFAULTS.shutdownDeadline),
   };
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { tsImport } from 'tsx/esm/api';
+import { register } from 'tsx/esm/api';
 import { WsmodError } from '../errors.ts';
 import type { Plugin, PluginContext } from './api.ts';
 import { validatePlugin } from './validate.ts';
@@ -24,8 +24,8 @@ export function isFileSpecifier(specifier: string): boolean {
 /**
  * Loads an in-process plugin from a file (TypeScript or JavaScript, no build step) or an installed
  * package, and checks it against the plugin API. The module's default export is a plugin, or a
- * plugin factory called with the route's options. Each load evaluates the module afresh (tsx gives
- * every import its own namespace), so a reload picks up edited plugin files. Errors name the file.
+ * plugin factory called with the route's options. Each load evaluates the module and the files it
+ * imports afresh (see {@link importFresh}), so a reload picks up edited plugin files. Errors name the file.
  */
 export async function loadPlugin(specifier: string, options: LoadPluginOptions = {}): Promise<Plugin<unknown>> {
   const baseDir = options.baseDir ?? process.cwd();
@@ -38,7 +38,7 @@ export async function loadPlugin(specifier: string, options: LoadPluginOptions =
   const where = isFileSpecifier(specifier) ? resolve(baseDir, specifier) : specifier;
   let mod: { default?: unknown };
   try {
-    mod = (await tsImport(target, pathToFileURL(`${baseDir}/`).href)) as { default?: unknown };
+    mod = (await importFresh(target, pathToFileURL(`${baseDir}/`).href)) as { default?: unknown };
   } catch (err) {
     throw new WsmodError('WSMOD_ERR_PLUGIN_INVALID', `${where}: failed to load: ${(err as Error).message}`, { cause: err });
   }
@@ -60,6 +60,18 @@ export async function loadPlugin(specifier: string, options: LoadPluginOptions =
     throw new WsmodError('WSMOD_ERR_PLUGIN_INVALID', `${where}: options were given but the module exports a plugin, not a plugin factory`);
   }
   return validatePlugin(exported, where);
+}
+
+let generation = 0;
+
+/**
+ * Imports a module (TypeScript or JavaScript) in a tsx namespace of its own: the module and every
+ * file it imports are evaluated anew, not taken from an earlier load's cache. The namespace stays
+ * registered so the module's own later dynamic imports keep working.
+ */
+export function importFresh(specifier: string, parentURL: string): Promise<unknown> {
+  const api = register({ namespace: `wsmod-${process.pid}-${++generation}` });
+  return api.import(specifier, parentURL);
 }
 
 const silentLog: PluginContext['log'] = { debug() {}, info() {}, warn() {}, error() {} };

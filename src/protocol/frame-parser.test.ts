@@ -4,6 +4,7 @@ import { WsmodError } from '../errors.ts';
 import type { ErrorCode } from '../errors.ts';
 import { FrameParser } from './frame-parser.ts';
 import type { FrameHandler, FrameParserOptions } from './frame-parser.ts';
+import { prng, prngBytes } from '../prng.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers: frames as hex strings, a parser driver that feeds every input in several chunkings.
@@ -37,22 +38,9 @@ function byteHex(b: number): string {
   return b.toString(16).padStart(2, '0');
 }
 
-/** Deterministic PRNG (mulberry32). Returns floats in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomHex(rand: () => number, n: number): string {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = Math.floor(rand() * 256);
-  return b.toString('hex');
+  return prngBytes(rand, n).toString('hex');
 }
 
 /**

@@ -4,6 +4,7 @@ import { WsmodError } from '../errors.ts';
 import { FrameParser } from './frame-parser.ts';
 import type { FrameParserOptions } from './frame-parser.ts';
 import { encodeClosePayload, encodeFrame, frameHeaderSize, writeFrameHeader } from './frame-serializer.ts';
+import { prng } from '../prng.ts';
 
 const CONT = 0x0;
 const TEXT = 0x1;
@@ -16,17 +17,6 @@ function hex(s: string): string {
   return s.replace(/\s+/g, '').toLowerCase();
 }
 
-/** Deterministic PRNG (mulberry32). Returns floats in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomBuffer(rand: () => number, n: number): Buffer {
   const b = Buffer.allocUnsafe(n);

@@ -1,18 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { applyMask } from './mask.ts';
+import { prng } from '../prng.ts';
 
-/** Deterministic PRNG (mulberry32). Returns floats in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomBytes(rand: () => number, n: number): Uint8Array {
   const b = new Uint8Array(n);

@@ -2,22 +2,12 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { isUtf8 } from 'node:buffer';
 import { Utf8Validator, isValidUtf8 } from './utf8.ts';
+import { prng } from '../prng.ts';
 
 function bytes(hex: string): Buffer {
   return Buffer.from(hex.replace(/\s+/g, ''), 'hex');
 }
 
-/** Deterministic PRNG (mulberry32). Returns floats in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface FeedResult {
   /** False when some push returned false. */

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { connect } from '../src/client/client.ts';
 import { isWsmodError } from '../src/errors.ts';
-import { startHost } from './helpers.ts';
+import { echoPlugin, startHost } from './helpers.ts';
 
 test('the client echoes text and binary, and closes cleanly, against wsmod', async () => {
   const t = await startHost();
@@ -46,6 +46,26 @@ test('the client against the ws package server: masked frames accepted, server c
     assert.equal(closed.reason, 'server says bye');
   } finally {
     wss.close();
+  }
+});
+
+test('the client negotiates permessage-deflate with a compression route and exchanges compressed messages', async () => {
+  const t = await startHost([{ path: '/z', plugin: echoPlugin, compression: true }]);
+  try {
+    const c = await connect(`${t.base}/z`, { perMessageDeflate: true });
+    assert.match(c.extensions, /^permessage-deflate/);
+    const text = 'compress me '.repeat(1000);
+    c.send(text);
+    assert.equal((await c.next()).text(), text);
+    const small = Buffer.from([1, 2, 3]);
+    c.send(small);
+    assert.ok((await c.next()).data.equals(small));
+    await c.close();
+    const plain = await connect(`${t.base}/z`);
+    assert.equal(plain.extensions, '');
+    await plain.close();
+  } finally {
+    await t.close();
   }
 });
 

@@ -1,6 +1,8 @@
 import { Connection, type ReadyState } from '../connection/connection.ts';
-import type { WsmodError } from '../errors.ts';
+import { WsmodError } from '../errors.ts';
 import type { SendResult } from '../plugin/api.ts';
+import { parseExtensions } from '../protocol/extensions.ts';
+import { DEFAULT_DEFLATE, DeflateCodec, acceptDeflateResponse, deflateOffer } from '../protocol/permessage-deflate.ts';
 import { type ClientHandshakeOptions, clientHandshake } from './handshake.ts';
 
 /** A message received by the client. */
@@ -28,6 +30,8 @@ export interface ClientOptions extends ClientHandshakeOptions {
   readonly idleTimeout?: number;
   /** Time for the closing handshake. Default 5 s. */
   readonly closeTimeout?: number;
+  /** Offer permessage-deflate (RFC 7692); used when the server accepts it. Default false. */
+  readonly perMessageDeflate?: boolean;
 }
 
 /**
@@ -46,9 +50,19 @@ export class WebSocketClient {
   /** The subprotocol the server chose. */
   readonly protocol: string | undefined;
 
+  /** The negotiated extensions ('' when none). */
+  readonly extensions: string;
+
   /** @internal Use {@link connect}. */
-  constructor(socket: import('node:net').Socket, head: Buffer, protocol: string | undefined, options: ClientOptions) {
+  constructor(
+    socket: import('node:net').Socket,
+    head: Buffer,
+    protocol: string | undefined,
+    options: ClientOptions,
+    deflate: { readonly codec: DeflateCodec; readonly header: string } | undefined,
+  ) {
     this.protocol = protocol;
+    this.extensions = deflate?.header ?? '';
     let resolveClosed!: (c: ClientClose) => void;
     this.#closedPromise = new Promise((resolve) => (resolveClosed = resolve));
     this.#connection = new Connection(
@@ -61,6 +75,7 @@ export class WebSocketClient {
         closeTimeout: options.closeTimeout ?? 5000,
         maxBackpressure: Number.MAX_SAFE_INTEGER,
         backpressurePolicy: 'drop',
+        deflate: deflate?.codec,
       },
       {
         onMessage: (data, isBinary) => {
@@ -126,6 +141,18 @@ export class WebSocketClient {
 
 /** Opens a WebSocket client connection (ws: or wss:). Throws WSMOD_ERR_CLIENT_HANDSHAKE when refused. */
 export async function connect(url: string | URL, options: ClientOptions = {}): Promise<WebSocketClient> {
-  const hs = await clientHandshake(url, options);
-  return new WebSocketClient(hs.socket, hs.head, hs.protocol, options);
+  const offer = options.perMessageDeflate === true ? deflateOffer({ clientMaxWindowBits: true }) : undefined;
+  const hs = await clientHandshake(url, offer === undefined ? options : { ...options, extensions: offer });
+  let deflate: { codec: DeflateCodec; header: string } | undefined;
+  if (offer !== undefined && hs.extensions !== '') {
+    const response = parseExtensions(hs.extensions)?.[0];
+    const offered = parseExtensions(offer)?.[0];
+    const params = response === undefined || offered === undefined ? 'malformed response' : acceptDeflateResponse(response, offered);
+    if (typeof params === 'string') {
+      hs.socket.destroy();
+      throw new WsmodError('WSMOD_ERR_CLIENT_HANDSHAKE', `permessage-deflate: ${params}`);
+    }
+    deflate = { codec: new DeflateCodec(params, 'client', DEFAULT_DEFLATE), header: hs.extensions };
+  }
+  return new WebSocketClient(hs.socket, hs.head, hs.protocol, options, deflate);
 }

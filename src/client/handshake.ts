@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { type Socket, connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { WsmodError } from '../errors.ts';
+import { parseExtensions } from '../protocol/extensions.ts';
 import { acceptKey } from '../protocol/handshake.ts';
 
 /** Options of the client's opening handshake. */
@@ -11,6 +12,12 @@ export interface ClientHandshakeOptions {
   readonly protocols?: readonly string[];
   /** Origin header to send (browsers always send one; other clients usually do not). */
   readonly origin?: string;
+  /**
+   * Sec-WebSocket-Extensions offer to send (e.g. built with `deflateOffer`). Without it, a response
+   * naming any extension fails the handshake; with it, the response may only name offered extensions
+   * and is returned as `extensions` for the caller to validate and accept.
+   */
+  readonly extensions?: string;
   /** Extra request headers. */
   readonly headers?: Readonly<Record<string, string>>;
   /** Time for TCP connect plus handshake, ms. Default 10 s. */
@@ -38,7 +45,8 @@ const MAX_RESPONSE_HEAD = 64 * 1024;
 /**
  * Opens a TCP (ws:) or TLS (wss:) connection and performs the opening handshake of RFC 6455 §4.1,
  * validating the server's answer as a client must: status 101, Upgrade and Connection tokens, the
- * Sec-WebSocket-Accept digest, and a subprotocol only if one was offered. Throws
+ * Sec-WebSocket-Accept digest, a subprotocol only if one was offered, and extensions only if offered
+ * (the caller validates the parameters of an extension it offered: see `extensions`). Throws
  * WSMOD_ERR_CLIENT_HANDSHAKE with the reason otherwise.
  */
 export async function clientHandshake(url: string | URL, options: ClientHandshakeOptions = {}): Promise<ClientHandshake> {
@@ -46,6 +54,8 @@ export async function clientHandshake(url: string | URL, options: ClientHandshak
   if (target.protocol !== 'ws:' && target.protocol !== 'wss:') {
     throw new WsmodError('WSMOD_ERR_CLIENT_HANDSHAKE', `not a ws: or wss: URL: ${target.href}`);
   }
+  const offered = options.extensions === undefined || options.extensions.trim() === '' ? undefined : parseExtensions(options.extensions);
+  if (offered === null) throw new WsmodError('WSMOD_ERR_CLIENT_HANDSHAKE', `malformed extensions offer: ${options.extensions ?? ''}`);
   const secure = target.protocol === 'wss:';
   const port = target.port === '' ? (secure ? 443 : 80) : Number(target.port);
   const host = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
@@ -68,6 +78,7 @@ export async function clientHandshake(url: string | URL, options: ClientHandshak
     ];
     if (options.protocols !== undefined && options.protocols.length > 0) lines.push(`Sec-WebSocket-Protocol: ${options.protocols.join(', ')}`);
     if (options.origin !== undefined) lines.push(`Origin: ${options.origin}`);
+    if (offered !== undefined && offered.length > 0) lines.push(`Sec-WebSocket-Extensions: ${options.extensions ?? ''}`);
     for (const [name, value] of Object.entries(options.headers ?? {})) lines.push(`${name}: ${value}`);
     const request = `${lines.join('\r\n')}\r\n\r\n`;
     socket.write(request);
@@ -84,7 +95,15 @@ export async function clientHandshake(url: string | URL, options: ClientHandshak
     const protocol = headers['sec-websocket-protocol'];
     if (protocol !== undefined && !(options.protocols ?? []).includes(protocol)) fail(`server chose a subprotocol not offered: ${protocol}`);
     const extensions = headers['sec-websocket-extensions'] ?? '';
-    if (extensions !== '') fail(`server answered extensions that were not offered: ${extensions}`);
+    if (extensions !== '') {
+      // RFC 6455 §4.1 (client step 5): only extensions the client offered may be in use.
+      if (offered === undefined || offered.length === 0) fail(`server answered extensions that were not offered: ${extensions}`);
+      const answered = parseExtensions(extensions);
+      if (answered === null) fail(`malformed Sec-WebSocket-Extensions in the response: ${extensions}`);
+      const names = new Set((offered ?? []).map((e) => e.name));
+      const unknown = (answered ?? []).filter((e) => !names.has(e.name)).map((e) => e.name);
+      if (unknown.length > 0) fail(`server answered extensions that were not offered: ${unknown.join(', ')}`);
+    }
     return { socket, head: rest, protocol, extensions, request, response: head };
   } catch (err) {
     socket.destroy();

@@ -1,4 +1,4 @@
-// The conformance comparison behind docs/conformance.md: every case of `wsmod check` (ALL_CASES, 301)
+// The conformance comparison behind docs/conformance.md: every case of `wsmod check` without compression (groups 1-10, 301)
 // against three echo servers, one after another, each on 127.0.0.1 and a free port:
 //   wsmod               test/helpers.ts startHost, the echo route as `wsmod serve` sets it (17 MiB messages)
 //   ws                  the npm package ws (devDependency), WebSocketServer with maxPayload 17 MiB, else defaults
@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
-import { ALL_CASES } from '../src/check/catalog.ts';
+import { BASE_CASES as ALL_CASES } from '../src/check/catalog.ts';
 import { type CheckReport, summarize, writeReports } from '../src/check/report.ts';
 import { runCases } from '../src/check/runner.ts';
 import type { CaseResult, Verdict } from '../src/check/types.ts';

@@ -3,8 +3,12 @@ import type { Socket } from 'node:net';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { clientHandshake } from '../client/handshake.ts';
 import { WsmodError } from '../errors.ts';
+import { RSV1 } from '../protocol/constants.ts';
+import { parseExtensions } from '../protocol/extensions.ts';
 import { FrameParser, type FrameHandler } from '../protocol/frame-parser.ts';
 import { encodeFrame } from '../protocol/frame-serializer.ts';
+import { DEFAULT_DEFLATE, type DeflateConfig, DeflateCodec, type DeflateParams, acceptDeflateResponse } from '../protocol/permessage-deflate.ts';
+import { isValidUtf8 } from '../protocol/utf8.ts';
 import type {
   CaseContext,
   CaseDefinition,
@@ -13,8 +17,10 @@ import type {
   ExpectedClose,
   FrameSpec,
   ObservedEvent,
+  SendMessageOptions,
   WireEntry,
 } from './types.ts';
+import { CLOSE } from './types.ts';
 import { judge, sameEvents } from './verdict.ts';
 
 /** Options of one case run. */
@@ -29,6 +35,34 @@ export interface CaseSessionOptions {
 }
 
 const DEFAULT_TIMEOUT = 10_000;
+
+/**
+ * How the suite compresses: every message whatever its size (as Autobahn's client does), zlib's
+ * default level and memLevel. Context takeover and windows come from the negotiated parameters.
+ */
+const CLIENT_DEFLATE: DeflateConfig = { ...DEFAULT_DEFLATE, threshold: 0 };
+
+/**
+ * The server's answer to permessage-deflate offers: the parameters in use, undefined when the server
+ * answered no extension, or why the client must fail the connection (RFC 7692 §7.1: one
+ * permessage-deflate element with valid parameters, consistent with one of the offers).
+ */
+export function acceptDeflateOffers(responseHeader: string, offers: readonly string[]): DeflateParams | string | undefined {
+  const answered = parseExtensions(responseHeader);
+  if (answered === null) return `malformed Sec-WebSocket-Extensions in the response: ${responseHeader}`;
+  if (answered.length === 0) return undefined;
+  if (answered.length > 1) return `the server answered ${answered.length} extensions, one permessage-deflate was expected: ${responseHeader}`;
+  const response = answered[0]!;
+  const reasons: string[] = [];
+  for (const offer of offers) {
+    const parsed = parseExtensions(offer)?.[0];
+    if (parsed === undefined) continue;
+    const accepted = acceptDeflateResponse(response, parsed);
+    if (typeof accepted !== 'string') return accepted;
+    reasons.push(accepted);
+  }
+  return `the response "${responseHeader}" fits none of the offers (${[...new Set(reasons)].join('; ')})`;
+}
 
 /**
  * One case on one connection: the CaseContext a case drives, the client side of the protocol
@@ -48,6 +82,14 @@ export class CaseSession implements CaseContext, FrameHandler {
   #t0 = 0;
   #opened = 0;
   #sendChain: Promise<void> = Promise.resolve();
+
+  // permessage-deflate (cases with `deflate`): the codec once negotiated; inbound events wait their
+  // turn behind a message being inflated, so they are recorded in wire order.
+  #codec: DeflateCodec | undefined;
+  #deflate: DeflateParams | undefined;
+  #inbound: Promise<void> = Promise.resolve();
+  #handshakeError: string | undefined;
+  #unimplemented: string | undefined;
 
   #expected: Expectation | undefined;
   #expectedClose: ExpectedClose | undefined;
@@ -80,12 +122,38 @@ export class CaseSession implements CaseContext, FrameHandler {
     this.#t0 = performance.now();
     const timeout = this.#def.timeout ?? DEFAULT_TIMEOUT;
     try {
-      const hs = await clientHandshake(this.#url, { timeout: Math.min(timeout, 10_000) });
+      const offers = this.#def.deflate?.offers;
+      const handshakeTimeout = Math.min(timeout, 10_000);
+      const hs = await clientHandshake(
+        this.#url,
+        offers === undefined ? { timeout: handshakeTimeout } : { timeout: handshakeTimeout, extensions: offers.join(', ') },
+      );
       this.#info(`handshake request:\n${hs.request.trimEnd()}`);
       this.#info(`handshake response:\n${hs.response}`);
+      if (offers !== undefined) {
+        const accepted = acceptDeflateOffers(hs.extensions, offers);
+        if (typeof accepted === 'string') {
+          // RFC 6455 §4.1, RFC 7692 §7.1: the client fails the connection; the case never opens.
+          hs.socket.destroy();
+          this.#handshakeError = accepted;
+          throw new Error(`the client refuses the server's handshake: ${accepted}`);
+        }
+        if (accepted === undefined) {
+          this.#unimplemented = 'The server did not accept the permessage-deflate offer (no extension in its response).';
+        } else {
+          this.#deflate = accepted;
+          this.#codec = new DeflateCodec(accepted, 'client', CLIENT_DEFLATE);
+          this.#info(`permessage-deflate in use: ${JSON.stringify(accepted)}`);
+        }
+      }
       this.#socket = hs.socket;
       this.#opened = performance.now();
-      this.#parser = new FrameParser(this, { role: 'client', maxMessageSize: this.#opts.maxMessageSize });
+      this.#parser = new FrameParser(
+        this,
+        this.#codec === undefined
+          ? { role: 'client', maxMessageSize: this.#opts.maxMessageSize }
+          : { role: 'client', maxMessageSize: this.#opts.maxMessageSize, allowedRsv: RSV1 },
+      );
       const socket = hs.socket;
       socket.on('data', (chunk: Buffer) => this.#onData(chunk));
       socket.on('error', (err) => this.note(`socket error: ${err.message}`));
@@ -103,7 +171,7 @@ export class CaseSession implements CaseContext, FrameHandler {
       // The case's script may still be sleeping when the connection ends; the connection's end is the
       // end of the case (its later sends are no-ops).
       const script = Promise.resolve()
-        .then(() => this.#def.run(this))
+        .then(() => (this.#unimplemented === undefined ? this.#def.run(this) : this.#skipUnimplemented()))
         .catch((err: unknown) => {
           this.note(`case threw: ${(err as Error).stack ?? String(err)}`);
           this.#drop();
@@ -115,6 +183,7 @@ export class CaseSession implements CaseContext, FrameHandler {
     } finally {
       for (const t of this.#timers) clearTimeout(t);
       if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+      this.#codec?.close();
     }
     const duration = performance.now() - (this.#opened || this.#t0);
     return judge({
@@ -126,6 +195,8 @@ export class CaseSession implements CaseContext, FrameHandler {
       droppedByMe: this.#droppedByMe,
       wasClean: this.#closeSent && this.#closeReceived && !this.#droppedByMe && !this.#failedByMe,
       connected: this.#socket !== undefined,
+      handshakeError: this.#handshakeError,
+      unimplemented: this.#unimplemented,
       remoteCloseCode: this.#remoteCloseCode,
       remoteCloseReason: this.#remoteCloseReason,
       duration,
@@ -157,10 +228,23 @@ export class CaseSession implements CaseContext, FrameHandler {
     return this.#enqueue(bytes, options.chopsize, options.chopDelay);
   }
 
-  async sendMessage(payload: Buffer | string, binary: boolean, options: { readonly fragmentSize?: number } = {}): Promise<void> {
+  async sendMessage(payload: Buffer | string, binary: boolean, options: SendMessageOptions = {}): Promise<void> {
     const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
     const size = options.fragmentSize ?? 0;
     const opcode = binary ? 0x2 : 0x1;
+    const codec = this.#codec;
+    if (options.compress === true && codec === undefined) throw new Error('sendMessage: compress requested but permessage-deflate is not in use');
+    if (codec !== undefined && options.compress !== false) {
+      // Compressed in turn on the send chain: messages keep their order, and so does the compression
+      // context (context takeover). RSV1 on the first frame only (RFC 7692 §6).
+      const next = this.#sendChain.then(async () => {
+        const body = await codec.compress(data);
+        await this.#write(messageFrames(body, opcode, size, RSV1));
+      });
+      this.#sendChain = next.catch(() => {});
+      await next;
+      return;
+    }
     if (size <= 0 || data.length <= size) {
       await this.sendFrame({ opcode, payload: data });
       return;
@@ -171,6 +255,22 @@ export class CaseSession implements CaseContext, FrameHandler {
       frames.push(encodeFrame({ opcode: at === 0 ? opcode : 0x0, fin: end === data.length, maskKey: randomBytes(4) }, data.subarray(at, end)));
     }
     await this.#enqueue(Buffer.concat(frames));
+  }
+
+  compress(payload: Buffer | string): Promise<Buffer> {
+    const codec = this.#codec;
+    if (codec === undefined) return Promise.reject(new Error('compress: permessage-deflate is not in use'));
+    const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
+    const next = this.#sendChain.then(() => codec.compress(data));
+    this.#sendChain = next.then(
+      () => {},
+      () => {},
+    );
+    return next;
+  }
+
+  get deflate(): DeflateParams | undefined {
+    return this.#deflate;
   }
 
   sendClose(code?: number, reason?: Buffer | string): Promise<void> {
@@ -218,25 +318,53 @@ export class CaseSession implements CaseContext, FrameHandler {
 
   // ---- FrameHandler: what the server sends ----
 
-  /** @internal */
-  onMessage(data: Buffer, isBinary: boolean): void {
-    this.#event({ type: 'message', data: Buffer.from(data), binary: isBinary });
+  /** @internal `compressed`: RSV1 was set on the message's first frame (permessage-deflate). */
+  onMessage(data: Buffer, isBinary: boolean, compressed: boolean): void {
+    const codec = this.#codec;
+    if (codec === undefined) {
+      this.#event({ type: 'message', data: Buffer.from(data), binary: isBinary });
+      return;
+    }
+    const copy = compressed ? data : Buffer.from(data);
+    this.#inOrder(async () => {
+      const payload = compressed ? await codec.decompress(copy, this.#opts.maxMessageSize) : copy;
+      // The parser leaves compressed text unchecked: UTF-8 is a property of the inflated message (RFC 7692 §6).
+      if (compressed && !isBinary && !isValidUtf8(payload)) throw new WsmodError('WSMOD_ERR_INVALID_UTF8');
+      this.#event({ type: 'message', data: payload, binary: isBinary });
+    });
   }
 
   /** @internal */
   onPing(data: Buffer): void {
     const copy = Buffer.from(data);
-    if (!this.#closeSent) void this.sendFrame({ opcode: 0xa, payload: copy });
-    this.#event({ type: 'ping', data: copy });
+    if (this.#codec === undefined) this.#ping(copy);
+    else this.#inOrder(() => this.#ping(copy));
   }
 
   /** @internal */
   onPong(data: Buffer): void {
-    this.#event({ type: 'pong', data: Buffer.from(data) });
+    const copy = Buffer.from(data);
+    if (this.#codec === undefined) this.#event({ type: 'pong', data: copy });
+    else this.#inOrder(() => this.#event({ type: 'pong', data: copy }));
   }
 
   /** @internal The server's close frame: answer it (Autobahn echoes the code), then wait for the server to close TCP. */
   onClose(code: number, reason: Buffer): void {
+    if (this.#codec === undefined) this.#close(code, reason);
+    else {
+      const copy = Buffer.from(reason);
+      this.#inOrder(() => this.#close(code, copy));
+    }
+  }
+
+  // ---- internals ----
+
+  #ping(data: Buffer): void {
+    if (!this.#closeSent) void this.sendFrame({ opcode: 0xa, payload: data });
+    this.#event({ type: 'ping', data });
+  }
+
+  #close(code: number, reason: Buffer): void {
     this.#closeReceived = true;
     this.#remoteCloseCode = code === 1005 ? null : code;
     this.#remoteCloseReason = code === 1005 ? null : reason.toString();
@@ -250,7 +378,29 @@ export class CaseSession implements CaseContext, FrameHandler {
     this.#armCloseWait();
   }
 
-  // ---- internals ----
+  /**
+   * With permessage-deflate: runs inbound work in wire order behind messages being inflated. A message
+   * that does not inflate fails the connection (1007, RFC 7692 §7.2.2 / WSMOD_ERR_INFLATE) and nothing
+   * after it is recorded.
+   */
+  #inOrder(job: () => void | Promise<void>): void {
+    this.#inbound = this.#inbound.then(async () => {
+      if (this.#failedByMe) return;
+      try {
+        await job();
+      } catch (err) {
+        this.#parser?.stop();
+        this.#failConnection(err as WsmodError);
+      }
+    });
+  }
+
+  /** Autobahn's case for a feature the server lacks: no script, the client closes normally at once. */
+  #skipUnimplemented(): Promise<void> {
+    this.note(this.#unimplemented ?? 'unimplemented');
+    this.expect({}, { closedByMe: true, closeCode: [CLOSE.NORMAL], requireClean: true });
+    return this.sendClose(CLOSE.NORMAL);
+  }
 
   #event(event: ObservedEvent): void {
     const keep = this.#def.onEvent?.(this, event);
@@ -276,19 +426,22 @@ export class CaseSession implements CaseContext, FrameHandler {
     try {
       parser.push(chunk);
     } catch (err) {
-      // The server broke the protocol: fail the connection as a client must (RFC 6455 §7.1.7).
-      const e = err as WsmodError;
-      this.note(`server violated the protocol: ${e.code ?? ''} ${e.message}`);
-      this.#failedByMe = true;
-      if (!this.#closeSent) {
-        const payload = Buffer.alloc(2);
-        payload.writeUInt16BE(e.closeCode ?? 1002, 0);
-        if (!this.#closeReceived) this.#closedByMe = true;
-        this.#closeSent = true;
-        void this.sendFrame({ opcode: 0x8, payload }).then(() => this.#drop());
-      } else {
-        this.#drop();
-      }
+      this.#failConnection(err as WsmodError);
+    }
+  }
+
+  /** The server broke the protocol: fail the connection as a client must (RFC 6455 §7.1.7). */
+  #failConnection(e: WsmodError): void {
+    this.note(`server violated the protocol: ${e.code ?? ''} ${e.message}`);
+    this.#failedByMe = true;
+    if (!this.#closeSent) {
+      const payload = Buffer.alloc(2);
+      payload.writeUInt16BE(e.closeCode ?? 1002, 0);
+      if (!this.#closeReceived) this.#closedByMe = true;
+      this.#closeSent = true;
+      void this.sendFrame({ opcode: 0x8, payload }).then(() => this.#drop());
+    } else {
+      this.#drop();
     }
   }
 
@@ -326,7 +479,9 @@ export class CaseSession implements CaseContext, FrameHandler {
     this.#tcpClosed = true;
     this.#info(this.#droppedByMe ? 'TCP closed (by the client)' : 'TCP closed (by the server)');
     this.#parser?.stop();
-    this.#done();
+    // Messages still inflating are recorded before the case ends.
+    if (this.#codec === undefined) this.#done();
+    else void this.#inbound.then(() => this.#done());
   }
 
   #enqueue(bytes: Buffer, chopsize?: number, chopDelay?: number): Promise<void> {
@@ -371,4 +526,16 @@ export class CaseSession implements CaseContext, FrameHandler {
     if (this.#wire.length < this.#opts.wireEntries) this.#wire.push(entry);
     else this.#wireDropped++;
   }
+}
+
+/** A message's frames: one, or fragments of `size` payload octets; `rsv` on the first frame only. */
+function messageFrames(data: Buffer, opcode: number, size: number, rsv: number): Buffer {
+  if (size <= 0 || data.length <= size) return encodeFrame({ opcode, fin: true, rsv, maskKey: randomBytes(4) }, data);
+  const frames: Buffer[] = [];
+  for (let at = 0; at < data.length; at += size) {
+    const end = Math.min(at + size, data.length);
+    const first = at === 0;
+    frames.push(encodeFrame({ opcode: first ? opcode : 0x0, fin: end === data.length, rsv: first ? rsv : 0, maskKey: randomBytes(4) }, data.subarray(at, end)));
+  }
+  return Buffer.concat(frames);
 }

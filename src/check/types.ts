@@ -1,3 +1,5 @@
+import type { DeflateParams } from '../protocol/permessage-deflate.ts';
+
 /**
  * The model of a conformance case, after the Autobahn TestSuite's fuzzing client: a case drives a
  * fresh connection with raw frames, the client records what the server sends, and the verdict compares
@@ -64,8 +66,21 @@ export interface CaseContext {
   sendFrame(frame: FrameSpec): Promise<void>;
   /** Put arbitrary bytes on the wire, optionally in chops. */
   sendRaw(bytes: Buffer, options?: { readonly chopsize?: number; readonly chopDelay?: number }): Promise<void>;
-  /** A whole message, unfragmented, or fragmented into frames of `fragmentSize` payload bytes. */
-  sendMessage(payload: Buffer | string, binary: boolean, options?: { readonly fragmentSize?: number }): Promise<void>;
+  /**
+   * A whole message, unfragmented, or fragmented into frames of `fragmentSize` payload bytes. When
+   * permessage-deflate is in use the message is compressed (RSV1 on its first frame) and the
+   * compressed payload is what gets fragmented, as Autobahn's client does; `compress: false` sends it
+   * uncompressed. `compress: true` without a negotiated extension is an error.
+   */
+  sendMessage(payload: Buffer | string, binary: boolean, options?: SendMessageOptions): Promise<void>;
+  /**
+   * The compressed payload of a message (RFC 7692 §7.2.1, tail removed) for a case that builds its
+   * own frames: compressed in turn with sendMessage, through the connection's compression context.
+   * Rejects when permessage-deflate is not in use.
+   */
+  compress(payload: Buffer | string): Promise<Buffer>;
+  /** The negotiated permessage-deflate parameters, when the case offered it and the server accepted. */
+  readonly deflate: DeflateParams | undefined;
   /**
    * Start the closing handshake (closedByMe): a close frame with any code (valid or not) and reason.
    * Without a code, the reason bytes are the whole payload (a 1-octet close payload, case 7.3.2).
@@ -84,6 +99,23 @@ export interface CaseContext {
   note(line: string): void;
   /** Milliseconds since the connection opened. */
   elapsed(): number;
+}
+
+/** Options of {@link CaseContext.sendMessage}. */
+export interface SendMessageOptions {
+  readonly fragmentSize?: number;
+  /** Default: compress exactly when permessage-deflate is in use. */
+  readonly compress?: boolean;
+}
+
+/**
+ * permessage-deflate for a case (RFC 7692): the offers go in the opening handshake; a response that
+ * accepts none of them fails the connection (FAILED); no extension in the response makes the case
+ * UNIMPLEMENTED (the client closes with 1000 without running the case, as Autobahn's 12.x/13.x do).
+ */
+export interface DeflateCaseSpec {
+  /** Extension offers in order of preference, each built with `deflateOffer` (sent comma-separated). */
+  readonly offers: readonly string[];
 }
 
 /** One conformance case. */
@@ -107,6 +139,8 @@ export interface CaseDefinition {
   readonly reportTime?: boolean;
   /** Verdict when the case cannot be judged by events (e.g. purely informational). */
   readonly informational?: boolean;
+  /** Offer permessage-deflate (groups 12 and 13); without it no extension is offered. */
+  readonly deflate?: DeflateCaseSpec;
 }
 
 /** The outcome of one case. */

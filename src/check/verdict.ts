@@ -20,6 +20,10 @@ export interface CaseRecord {
   readonly droppedByMe: boolean;
   readonly wasClean: boolean;
   readonly connected: boolean;
+  /** Why the opening handshake failed, when the client refused the server's response. */
+  readonly handshakeError?: string | undefined;
+  /** Why the case could not run: the server does not implement what it tests (Autobahn's UNIMPLEMENTED). */
+  readonly unimplemented?: string | undefined;
   readonly remoteCloseCode: number | null;
   readonly remoteCloseReason: string | null;
   readonly duration: number;
@@ -37,11 +41,20 @@ const ORDER = ['OK', 'NON-STRICT', 'INFORMATIONAL'] as const;
  *   if the client had to drop TCP (the server should close it, RFC 6455 §7.1.1); else OK.
  * The final verdict is `behavior`, but FAILED when the close behaviour is not OK (except for
  * INFORMATIONAL and UNIMPLEMENTED cases, whose close behaviour is reported, not judged).
+ * A case the server cannot run (permessage-deflate declined) is UNIMPLEMENTED whatever was received;
+ * a handshake the client refused is FAILED.
  */
 export function judge(r: CaseRecord): CaseResult {
   let behavior: Verdict = 'FAILED';
-  let result = r.connected ? 'Actual events differ from any expected.' : 'Could not connect to the server.';
-  if (r.expected !== undefined) {
+  let result = r.connected
+    ? 'Actual events differ from any expected.'
+    : r.handshakeError !== undefined
+      ? `The opening handshake failed: ${r.handshakeError}`
+      : 'Could not connect to the server.';
+  if (r.unimplemented !== undefined) {
+    behavior = 'UNIMPLEMENTED';
+    result = r.unimplemented;
+  } else if (r.expected !== undefined) {
     for (const key of ORDER) {
       const list = r.expected[key];
       if (list !== undefined && sameEvents(r.received, list)) {
@@ -60,7 +73,7 @@ export function judge(r: CaseRecord): CaseResult {
   let resultClose = 'TCP connection was dropped without close handshake';
   const close = r.expectedClose;
   if (!r.connected) {
-    resultClose = 'No connection.';
+    resultClose = r.handshakeError !== undefined ? 'The WebSocket opening handshake was never completed.' : 'No connection.';
   } else if (close === undefined) {
     resultClose = 'The case set no close expectation.';
   } else if (close.closedByMe !== r.closedByMe) {

@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
-import { ALL_CASES } from '../check/catalog.ts';
+import { BASE_CASES, DEFLATE_CASES } from '../check/catalog.ts';
+import { clientHandshake } from '../client/handshake.ts';
+import { deflateOffer } from '../protocol/permessage-deflate.ts';
 import { type CheckReport, summarize, summaryTable, writeReports } from '../check/report.ts';
 import { runCases, selectCases } from '../check/runner.ts';
 import type { CaseResult } from '../check/types.ts';
@@ -18,7 +20,11 @@ export interface CheckOptions {
  * returns the process exit status: 1 when any case FAILED.
  */
 export async function check(url: string, options: CheckOptions): Promise<number> {
-  const cases = selectCases(ALL_CASES, options.cases, options.exclude);
+  // Groups 12 and 13 (permessage-deflate) run when the server negotiates the extension, as in Autobahn.
+  const deflate = await negotiatesDeflate(url);
+  const catalogue = deflate ? [...BASE_CASES, ...DEFLATE_CASES] : BASE_CASES;
+  if (!deflate && !options.json) process.stdout.write('the server does not negotiate permessage-deflate: groups 12 and 13 are not run\n');
+  const cases = selectCases(catalogue, options.cases, options.exclude);
   if (cases.length === 0) throw new Error('no case matches the --cases/--exclude patterns');
   const started = new Date();
   const t0 = performance.now();
@@ -54,6 +60,17 @@ export async function check(url: string, options: CheckOptions): Promise<number>
     process.stdout.write(`reports: ${resolve(dir, 'index.html')} and ${resolve(dir, 'index.json')}\n`);
   }
   return failed.length > 0 ? 1 : 0;
+}
+
+/** Whether the server accepts a permessage-deflate offer (one handshake, then the socket is dropped). */
+async function negotiatesDeflate(url: string): Promise<boolean> {
+  try {
+    const hs = await clientHandshake(url, { extensions: deflateOffer({ clientMaxWindowBits: true }) });
+    hs.socket.destroy();
+    return /(^|,)\s*permessage-deflate/.test(hs.extensions);
+  } catch {
+    return false;
+  }
 }
 
 function bar(done: number, total: number): string {

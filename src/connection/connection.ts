@@ -47,7 +47,7 @@ type Deferred =
 /** An outgoing message waiting behind one being compressed, or the close frame that must follow them. */
 type Outgoing =
   | { readonly kind: 'data'; readonly data: Buffer | string; readonly opcode: number; readonly length: number }
-  | { readonly kind: 'close'; readonly payload: Buffer };
+  | { readonly kind: 'close'; readonly payload: Buffer; readonly reply: boolean };
 
 /** Callbacks of a {@link Connection}. They must not throw: the host wraps plugin code. */
 export interface ConnectionEvents {
@@ -238,7 +238,7 @@ export class Connection implements FrameHandler {
     if (this.#deflating) {
       // Messages still being compressed go first; nothing may follow the close frame (RFC 6455 §5.5.1).
       this.#state = ReadyState.CLOSING;
-      this.#outbound.push({ kind: 'close', payload });
+      this.#outbound.push({ kind: 'close', payload, reply: false });
       return;
     }
     this.#sendClose(payload);
@@ -336,7 +336,8 @@ export class Connection implements FrameHandler {
       if (item.kind === 'close') {
         this.#outbound.shift();
         this.#sendClose(item.payload);
-        this.#flush();
+        if (item.reply) this.#finishClosing();
+        else this.#flush();
         continue;
       }
       if (this.#closeSent || this.readyState === ReadyState.CLOSED) {
@@ -375,7 +376,14 @@ export class Connection implements FrameHandler {
     this.#closeReason = reason.toString();
     if (!this.#closeSent) {
       // Echo the peer's code; a close without a code is answered with 1000 (RFC 6455 §5.5.1).
-      this.#sendClose(encodeClosePayload(code === 1005 ? 1000 : code));
+      const payload = encodeClosePayload(code === 1005 ? 1000 : code);
+      if (this.#deflating) {
+        // Replies still being compressed were promised ('sent'): they go out before our close.
+        this.#state = ReadyState.CLOSING;
+        if (!this.#outbound.some((o) => o.kind === 'close')) this.#outbound.push({ kind: 'close', payload, reply: true });
+        return;
+      }
+      this.#sendClose(payload);
     }
     this.#finishClosing();
   }

@@ -30,8 +30,15 @@ export function parseExtensions(value: string | readonly string[] | undefined): 
     while (i < n && /[!#$%&'*+\-.^_`|~0-9A-Za-z]/.test(text[i]!)) i++;
     return i > start ? text.slice(start, i) : null;
   };
+  // Empty list elements are allowed anywhere (RFC 7230 §7), also before the first.
   skipSpace();
   if (i === n) return [];
+  while (text[i] === ',') {
+    i++;
+    skipSpace();
+  }
+  // 1#extension: commas alone hold no element.
+  if (i === n) return null;
   for (;;) {
     skipSpace();
     const name = readToken();

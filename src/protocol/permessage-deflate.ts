@@ -204,7 +204,14 @@ function deflateSettings(bits: number, config: DeflateConfig): { windowBits: num
   };
 }
 
+/**
+ * Streams that reached the end of a DEFLATE stream (a block with BFINAL set, RFC 7692 §7.2.3.4):
+ * zlib will not take more input on them, so they are never pooled or reused.
+ */
+const ended = new WeakSet<DeflateRaw | InflateRaw>();
+
 function runFlush(stream: DeflateRaw | InflateRaw, input: readonly Buffer[], limit: number): Promise<Buffer> {
+  if (!ended.has(stream)) stream.once('end', () => ended.add(stream));
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
@@ -306,6 +313,7 @@ export class DeflateCodec {
         healthy = false;
         throw err;
       } finally {
+        if (ended.has(stream) || stream.destroyed) healthy = false;
         if (!this.#receiveTakeover) {
           if (healthy && inflatePool.length < POOL_LIMIT) {
             stream.reset();

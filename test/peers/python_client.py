@@ -22,6 +22,14 @@ Commands ("op"):
                        "masked": bool (default true), "mask_key_hex": 8 hex digits (default random)}
   ping        {"url", "payloads_hex": [str, ...]}
               Sends one ping per payload (one at a time) and records the pong frames that arrive.
+  deflate_echo {"url", "messages": [{"kind": "text"|"binary"|"random", "size": bytes}],
+              "offer": {permessage-deflate parameters} (optional)}
+              Like echo, with permessage-deflate on (compression="deflate", the library's default
+              offer; or, with "offer", a ClientPerMessageDeflateFactory with those parameters:
+              server_no_context_takeover, client_no_context_takeover, server_max_window_bits,
+              client_max_window_bits). "text" and "binary" are compressible, "random" is not.
+              Reports the Sec-WebSocket-Extensions headers sent and received, the extensions the
+              library negotiated, and the bytes that crossed the TCP connection each way.
 """
 
 import asyncio
@@ -35,6 +43,7 @@ try:
     import websockets
     from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
     from websockets.frames import OP_PONG
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory, PerMessageDeflate
     from websockets.legacy.client import WebSocketClientProtocol, connect
 except Exception as exc:  # ImportError, or a broken installation
     print(json.dumps({"ok": False, "error": "import", "detail": f"{type(exc).__name__}: {exc}", "python": sys.executable}))
@@ -222,7 +231,99 @@ async def cmd_ping(cmd):
     return {"pings": results, "close": report}
 
 
-COMMANDS = {"echo": cmd_echo, "violations": cmd_violations, "ping": cmd_ping}
+class WireCountingProtocol(RecordingProtocol):
+    """RecordingProtocol that also counts the bytes crossing the TCP connection (after compression)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    def connection_made(self, transport):
+        write = transport.write
+
+        def counting_write(data):
+            self.bytes_out += len(data)
+            return write(data)
+
+        transport.write = counting_write
+        super().connection_made(transport)
+
+    def data_received(self, data):
+        self.bytes_in += len(data)
+        super().data_received(data)
+
+
+def pattern_bytes(n):
+    """Compressible binary: byte i is (i * 31 + 7) mod 256."""
+    return bytes((i * 31 + 7) & 0xFF for i in range(n))
+
+
+async def cmd_deflate_echo(cmd):
+    offer = cmd.get("offer")
+    if offer is None:
+        options = {"compression": "deflate"}
+    else:
+        options = {"compression": None, "extensions": [ClientPerMessageDeflateFactory(**offer)]}
+    results = []
+    async with connect(
+        cmd["url"],
+        create_protocol=WireCountingProtocol,
+        max_size=None,
+        ping_interval=None,
+        close_timeout=CLOSE_TIMEOUT,
+        open_timeout=CASE_TIMEOUT,
+        **options,
+    ) as ws:
+        negotiated = [
+            {
+                "name": e.name,
+                "remote_no_context_takeover": e.remote_no_context_takeover,
+                "local_no_context_takeover": e.local_no_context_takeover,
+                "remote_max_window_bits": e.remote_max_window_bits,
+                "local_max_window_bits": e.local_max_window_bits,
+            }
+            if isinstance(e, PerMessageDeflate)
+            else {"name": e.name}
+            for e in ws.extensions
+        ]
+        # Only the messages' bytes count: the handshake is behind us.
+        in0, out0 = ws.bytes_in, ws.bytes_out
+        for m in cmd["messages"]:
+            size = m["size"]
+            if m["kind"] == "text":
+                sent = text_of_size(size)
+                sent_bytes = sent.encode("utf-8")
+            elif m["kind"] == "binary":
+                sent = sent_bytes = pattern_bytes(size)
+            else:
+                sent = sent_bytes = os.urandom(size)
+            await ws.send(sent)
+            got = await asyncio.wait_for(ws.recv(), CASE_TIMEOUT)
+            got_bytes = got.encode("utf-8") if isinstance(got, str) else bytes(got)
+            results.append({
+                "kind": m["kind"],
+                "size": size,
+                "sent_sha256": sha256(sent_bytes),
+                "recv_type": "str" if isinstance(got, str) else "bytes" if isinstance(got, bytes) else type(got).__name__,
+                "recv_len": len(got_bytes),
+                "recv_sha256": sha256(got_bytes),
+                "equal": type(got) is type(sent) and got == sent,
+            })
+        wire = {"bytes_in": ws.bytes_in - in0, "bytes_out": ws.bytes_out - out0}
+        await asyncio.wait_for(ws.close(1000), CASE_TIMEOUT)
+        report = await closed_report(ws)
+    return {
+        "request_extensions": ws.request_headers.get("Sec-WebSocket-Extensions"),
+        "response_extensions": ws.response_headers.get("Sec-WebSocket-Extensions"),
+        "negotiated": negotiated,
+        "messages": results,
+        "wire": wire,
+        "close": report,
+    }
+
+
+COMMANDS = {"echo": cmd_echo, "violations": cmd_violations, "ping": cmd_ping, "deflate_echo": cmd_deflate_echo}
 
 
 def main():

@@ -51,6 +51,8 @@ async function record(c: CaseDefinition, extras: FakeExtras = {}, onFrame?: (n: 
     received: [],
     note: () => {},
     elapsed: () => 0,
+    compress: async () => Promise.reject(new Error('permessage-deflate is not in use')),
+    deflate: undefined,
   };
   await c.run(ctx);
   return rec;

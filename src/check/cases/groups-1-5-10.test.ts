@@ -109,6 +109,8 @@ async function record(c: CaseDefinition): Promise<Recording> {
     note() {},
     elapsed: () => 0,
     isOpen: () => true,
+    compress: async () => Promise.reject(new Error('permessage-deflate is not in use')),
+    deflate: undefined,
   };
   await c.run(ctx);
   // Let fire-and-forget timers (closeAfter) run to completion: the fake sleep resolves at once.

@@ -79,6 +79,8 @@ function recordingContext(): { ctx: CaseContext; rec: Recording; received: Obser
     },
     elapsed: () => 0,
     isOpen: () => true,
+    compress: async () => Promise.reject(new Error('permessage-deflate is not in use')),
+    deflate: undefined,
   };
   return { ctx, rec, received };
 }

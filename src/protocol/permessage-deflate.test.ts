@@ -922,3 +922,21 @@ describe('messages that end with a final block (BFINAL, RFC 7692 §7.2.3.4)', ()
 test('parseExtensions accepts empty elements before the first extension (RFC 7230 §7)', () => {
   assert.deepEqual(parseExtensions(', permessage-deflate'), [{ name: 'permessage-deflate', params: [] }]);
 });
+
+test('a codec with context takeover carries many messages without piling up listeners on its streams', async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => void warnings.push(w.name);
+  process.on('warning', onWarning);
+  try {
+    const c = new DeflateCodec({ serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15 }, 'server');
+    for (let i = 0; i < 50; i++) {
+      const z = await c.compress(Buffer.from(`message ${i} `.repeat(50)));
+      assert.equal((await c.decompress(z, 1 << 20)).toString(), `message ${i} `.repeat(50));
+    }
+    c.close();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(warnings, []);
+  } finally {
+    process.off('warning', onWarning);
+  }
+});

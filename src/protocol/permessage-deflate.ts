@@ -209,9 +209,14 @@ function deflateSettings(bits: number, config: DeflateConfig): { windowBits: num
  * zlib will not take more input on them, so they are never pooled or reused.
  */
 const ended = new WeakSet<DeflateRaw | InflateRaw>();
+/** Streams whose end is watched (one listener per stream, however many messages it carries). */
+const watched = new WeakSet<DeflateRaw | InflateRaw>();
 
 function runFlush(stream: DeflateRaw | InflateRaw, input: readonly Buffer[], limit: number): Promise<Buffer> {
-  if (!ended.has(stream)) stream.once('end', () => ended.add(stream));
+  if (!watched.has(stream)) {
+    watched.add(stream);
+    stream.once('end', () => ended.add(stream));
+  }
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;

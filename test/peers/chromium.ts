@@ -96,7 +96,7 @@ export function page(config: object, script: string): string {
 <html><head><meta charset="utf-8"><title>wsmod interop</title><link rel="icon" href="data:,"></head>
 <body><script>
 'use strict';
-export const CONFIG = ${json};
+const CONFIG = ${json};
 ${script}
 </script></body></html>
 `;
@@ -104,9 +104,9 @@ ${script}
 
 /** The page-side reporting helpers shared by both pages: `result`, `report()` (once), a page timeout. */
 export const REPORTING = `
-export const result = { errors: [] };
+const result = { errors: [] };
 let reported = false;
-export function report() {
+function report() {
   if (reported) return;
   reported = true;
   fetch('/result', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(result) })

@@ -461,7 +461,7 @@ async function idle(cfg: Extract<GeneratorConfig, { mode: 'idle' }>, commands: A
   const hold = setTimeout(() => process.exit(0), Math.min(cfg.holdMs, MAX_MS));
   for (;;) {
     const cmd = await commands.next();
-    if (cmd.done === true || cmd.value === 'close') break;
+    if (cmd.done === true || cmd.value === 'close' || cmd.value === 'exit') break;
   }
   clearTimeout(hold);
   finishing = true;

@@ -113,14 +113,15 @@ function esc(s: string): string {
  * line is better, whatever the metric's direction), on a log scale, with wsmod's target marked.
  */
 export function svgChart(rows: readonly MetricRow[], title: string, subtitle: string): string {
-  const charted = rows.filter((r) => r.values.ws !== undefined && r.values.ws > 0);
+  // One bar group per figure that matters: cross-checks and breakdowns stay in the table.
+  const charted = rows.filter((r) => r.values.ws !== undefined && r.values.ws > 0 && !(r.target?.text.includes('cross-check') ?? false) && !r.metric.startsWith('of which'));
   const shown: ServerId[] = ['wsmod', 'ws-noaddons', 'minimal'];
   const colors: Record<ServerId, string> = { wsmod: '#1f77b4', ws: '#7f7f7f', 'ws-noaddons': '#bcbd22', minimal: '#2ca02c' };
   const labelW = 300;
   const plotW = 520;
   const barH = 12;
   const groupH = shown.length * barH + 18;
-  const top = 70;
+  const top = 84;
   const width = labelW + plotW + 150;
   const height = top + charted.length * groupH + 60;
   const minR = 0.05;
@@ -142,8 +143,9 @@ export function svgChart(rows: readonly MetricRow[], title: string, subtitle: st
     const gx = x(r).toFixed(1);
     out.push(`<line x1="${gx}" y1="${top - 8}" x2="${gx}" y2="${height - 40}" stroke="${r === 1 ? '#000' : '#ddd'}" stroke-width="${r === 1 ? 1.5 : 1}"/>`);
     out.push(`<text x="${gx}" y="${height - 24}" text-anchor="middle" fill="#333">${r}x</text>`);
+    if (r !== 1) out.push(`<text x="${gx}" y="${top - 12}" text-anchor="middle" fill="#999" font-size="10">${r}x</text>`);
   }
-  out.push(`<text x="${x(1) + 4}" y="${top - 12}" fill="#000">ws = 1x (right = better than ws)</text>`);
+  out.push(`<text x="${x(1)}" y="${top - 24}" text-anchor="middle" fill="#000">ws = 1x; right of it = better than ws</text>`);
   charted.forEach((row, g) => {
     const gy = top + g * groupH;
     out.push(`<text x="${labelW - 8}" y="${gy + groupH / 2}" text-anchor="end">${esc(`${row.scenario}: ${row.metric}`)}</text>`);

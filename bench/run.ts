@@ -5,16 +5,19 @@
  * own process pinned to core 0, the load generator (and this orchestrator) pinned to core 1 with
  * `taskset`. Server CPU comes from /proc/<pid>/stat over the measured window, memory from
  * /proc/<pid>/status and from process.memoryUsage() after a forced GC (asked over the server's stdin).
- * Writes bench/results/<timestamp>.json, latest.json and latest.svg, and prints the table.
+ * Prints the table and writes bench/results/<timestamp>.json; a complete run (every scenario, every
+ * server) also writes latest.json and latest.svg. Method and latest numbers: docs/performance.md.
  *
  * --profile <scenarios>: runs those scenarios against wsmod (or --servers) under `node --cpu-prof`
  * and prints the top self-time functions of the measured window; for `idle`, heap snapshots before and
  * after the connections open, summarized per connection. The files stay in a temp dir.
  * --rounds N: runs each scenario N times, alternating the servers' order, and keeps each server's best
- * run (default 1 with --quick, else 2; the idle scenario runs once).
+ * run (default 1 with --quick, else 2; the idle scenarios run once).
+ * --nice N: servers, generators and this orchestrator at that priority (a shared machine).
+ * --verbose, --server-node-args "--trace-gc", --chart-only (redraws latest.svg from latest.json).
  */
 import { type ChildProcessWithoutNullStreams, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -42,6 +45,8 @@ const profileList = option('--profile')?.split(',');
 const onlyList = profileList ?? option('--only')?.split(',');
 const serverList = (option('--servers')?.split(',') ?? (profileList !== undefined ? ['wsmod'] : [...SERVER_IDS])) as ServerId[];
 const verbose = flag('--verbose');
+/** --server-node-args "...": extra Node flags for the server processes (e.g. --trace-gc; output shows with --verbose). */
+const serverNodeArgs = option('--server-node-args')?.split(' ').filter((a) => a !== '') ?? [];
 /** --nice N: runs servers and generators at that scheduling priority (negative needs root): on a shared machine. */
 const niceness = option('--nice') === undefined ? undefined : Number(option('--nice'));
 const rounds = Math.max(1, Math.min(5, Number(option('--rounds') ?? (quick ? 1 : 2)) || 1));
@@ -193,7 +198,7 @@ interface Server {
 
 async function startServer(id: ServerId, profileDir?: string, env: Record<string, string> = {}): Promise<Server> {
   const spec = SERVER_FILES[id];
-  const nodeArgs = ['--expose-gc'];
+  const nodeArgs = ['--expose-gc', ...serverNodeArgs];
   if (profileDir !== undefined) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-interval=200');
   const child = new Child(`server ${id}`, SERVER_CORE, [...nodeArgs, '--import', 'tsx', spec.file], { ...spec.env, ...env });
   const hello = await child.next((m) => typeof m['port'] === 'number', 30_000, 'port announcement');
@@ -573,7 +578,23 @@ function gitDescribe(): Record<string, unknown> {
   }
 }
 
+/** The chart's title and subtitle for a results document. */
+function chartTitles(mode: string, date: string, mach: Record<string, unknown>): [string, string] {
+  return [
+    `wsmod vs ws, ${mode} run, ${date.slice(0, 16).replace('T', ' ')} UTC`,
+    `${String(mach['cpuModel'])}, ${String(mach['nproc'])} cores, Node ${String(mach['node'])}; each server's advantage over ws (ws with bufferutil = 1x), log scale`,
+  ];
+}
+
 async function main(): Promise<void> {
+  if (flag('--chart-only')) {
+    // Redraws bench/results/latest.svg from latest.json (after a change to the chart).
+    const dir = join(root, 'bench', 'results');
+    const doc = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as { rows: MetricRow[]; mode: string; date: string; machine: Record<string, unknown> };
+    writeFileSync(join(dir, 'latest.svg'), svgChart(doc.rows, ...chartTitles(doc.mode, doc.date, doc.machine)));
+    console.log('wrote bench/results/latest.svg');
+    return;
+  }
   const started = Date.now();
   const mach = machine();
   const nproc = mach['nproc'] as number;
@@ -591,6 +612,7 @@ async function main(): Promise<void> {
   if (niceness !== undefined) spawnSync('renice', ['-n', String(niceness), '-p', String(process.pid)]);
   if (IDLE_CONNS < 10_000) console.warn(`bench: open-file limit ${fdLimit}: the idle scenario uses ${IDLE_CONNS} connections instead of 10,000`);
 
+  const partial = onlyList !== undefined || serverList.length < SERVER_IDS.length;
   const profileDir = profileList !== undefined ? mkdtempSync(join(tmpdir(), 'wsmod-bench-prof-')) : undefined;
   const scenarios = SCENARIOS.filter((s) => onlyList === undefined || onlyList.includes(s.id));
   if (scenarios.length === 0) throw new Error(`no scenario among ${onlyList?.join(',')}; ids: ${SCENARIOS.map((s) => s.id).join(', ')}`);
@@ -686,13 +708,15 @@ async function main(): Promise<void> {
     allRuns,
   };
   const json = `${JSON.stringify(doc, null, 2)}\n`;
-  writeFileSync(join(resultsDir, `${stamp}${quick ? '-quick' : ''}.json`), json);
-  writeFileSync(join(resultsDir, 'latest.json'), json);
-  writeFileSync(
-    join(resultsDir, 'latest.svg'),
-    svgChart(rows, `wsmod vs ws, ${quick ? 'quick' : 'full'} run, ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`, `${String(mach['cpuModel'])}, ${nproc} cores, Node ${process.version}; advantage over ws (ws with bufferutil = 1x), log scale`),
-  );
-  console.log(`\nwrote bench/results/${stamp}${quick ? '-quick' : ''}.json, bench/results/latest.json, bench/results/latest.svg (${Math.round((Date.now() - started) / 1000)} s)`);
+  const name = `${stamp}${quick ? '-quick' : ''}${partial ? '-partial' : ''}.json`;
+  writeFileSync(join(resultsDir, name), json);
+  // Only a complete run (every scenario, every server) becomes the latest results.
+  if (!partial) {
+    writeFileSync(join(resultsDir, 'latest.json'), json);
+    writeFileSync(join(resultsDir, 'latest.svg'), svgChart(rows, ...chartTitles(quick ? 'quick' : 'full', finishedAt.toISOString(), mach)));
+  }
+  const wrote = partial ? `bench/results/${name} (a partial run: latest.json and latest.svg are left as they were)` : `bench/results/${name}, bench/results/latest.json, bench/results/latest.svg`;
+  console.log(`\nwrote ${wrote} (${Math.round((Date.now() - started) / 1000)} s)`);
 }
 
 /** One run of a scenario against one server, in a fresh server process; undefined when it failed. */

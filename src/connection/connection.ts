@@ -448,18 +448,16 @@ export class Connection implements FrameHandler {
     if (!this.#client) this.#endTcp();
   }
 
+  /** Ends our side of TCP once (a second end() would make Node build an error with a stack trace). */
   #endTcp(): void {
     this.#flush();
-    this.#socket.end();
+    if (!this.#socket.writableEnded) this.#socket.end();
   }
 
   #onSocketEnd(): void {
     // The peer will send nothing more. Whatever state we are in, our side ends too.
     this.#parser.stop();
-    if (this.#state !== ReadyState.CLOSED) {
-      this.#flush();
-      this.#socket.end();
-    }
+    if (this.#state !== ReadyState.CLOSED) this.#endTcp();
   }
 
   #onSocketError(err: Error): void {

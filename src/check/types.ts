@@ -182,14 +182,4 @@ export interface WireEntry {
 }
 
 /** Close codes used by the cases (RFC 6455 §7.4.1). */
-export const CLOSE = {
-  NORMAL: 1000,
-  GOING_AWAY: 1001,
-  PROTOCOL_ERROR: 1002,
-  UNSUPPORTED_DATA: 1003,
-  INVALID_PAYLOAD: 1007,
-  POLICY_VIOLATION: 1008,
-  MESSAGE_TOO_BIG: 1009,
-  MANDATORY_EXTENSION: 1010,
-  INTERNAL_ERROR: 1011,
-} as const;
+export { CloseCode as CLOSE } from '../protocol/close-codes.ts';

@@ -18,6 +18,7 @@ import { definePlugin } from '../src/plugin/api.ts';
 import { encodeFrame } from '../src/protocol/frame-serializer.ts';
 import { ZLIB_CONCURRENCY } from '../src/protocol/permessage-deflate.ts';
 import { type RawClient, closeCodeOf, echoPlugin, handshakeLines, parseServerFrames, rawClient, rawRequest, startHost, until } from './helpers.ts';
+import { watchZlibJobs } from './zlib-jobs.ts';
 
 const TEXT = 0x1;
 const BINARY = 0x2;
@@ -674,29 +675,7 @@ describe('ordering under concurrent compression', () => {
   test(`${CONNECTIONS} raw clients sending compressed and plain messages: order kept, the zlib cap reached and never passed`, async () => {
     // Server-side zlib jobs in flight, counted on the stream prototypes (this test's client side uses
     // zlib's synchronous API only, which never calls flush()).
-    let inFlight = 0;
-    let peak = 0;
-    type Flush = (this: NodeJS.EventEmitter, kind: unknown, callback: () => void) => unknown;
-    const protos = [zlib.DeflateRaw.prototype, zlib.InflateRaw.prototype] as unknown as Array<{ flush: Flush }>;
-    const originals = protos.map((p) => Object.getOwnPropertyDescriptor(p, 'flush'));
-    for (const proto of protos) {
-      const inherited = proto.flush;
-      proto.flush = function (this: NodeJS.EventEmitter, kind: unknown, callback: () => void) {
-        inFlight++;
-        peak = Math.max(peak, inFlight);
-        let done = false;
-        const finish = (): void => {
-          if (!done) inFlight--;
-          done = true;
-        };
-        this.once('error', finish);
-        return inherited.call(this, kind, () => {
-          this.off('error', finish);
-          finish();
-          callback();
-        });
-      };
-    }
+    const jobs = watchZlibJobs();
     const t = await startHost(ROUTES);
     try {
       const clients = await Promise.all(Array.from({ length: CONNECTIONS }, () => deflateClient(t.port, '/z')));
@@ -722,15 +701,11 @@ describe('ordering under concurrent compression', () => {
           assert.equal(await serverCloseCode(c), 1000);
         }),
       );
-      assert.ok(peak <= ZLIB_CONCURRENCY, `peak ${peak} zlib jobs in flight (cap ${ZLIB_CONCURRENCY})`);
-      assert.equal(peak, ZLIB_CONCURRENCY, 'the cap was reached: connections waited for a slot');
-      assert.equal(inFlight, 0);
+      assert.ok(jobs.peak <= ZLIB_CONCURRENCY, `peak ${jobs.peak} zlib jobs in flight (cap ${ZLIB_CONCURRENCY})`);
+      assert.equal(jobs.peak, ZLIB_CONCURRENCY, 'the cap was reached: connections waited for a slot');
+      assert.equal(jobs.inFlight, 0);
     } finally {
-      protos.forEach((proto, i) => {
-        const d = originals[i];
-        if (d === undefined) delete (proto as { flush?: unknown }).flush;
-        else Object.defineProperty(proto, 'flush', d);
-      });
+      jobs.restore();
       await t.close();
     }
   });

@@ -10,6 +10,7 @@ import { runInNewContext } from 'node:vm';
 import zlib from 'node:zlib';
 import { WsmodError } from '../errors.ts';
 import { type ExtensionOffer, formatExtension, parseExtensions } from './extensions.ts';
+import { watchZlibJobs } from '../../test/zlib-jobs.ts';
 import {
   DEFAULT_DEFLATE,
   type DeflateConfig,
@@ -816,30 +817,7 @@ describe('DeflateCodec', () => {
 
   test(`at most ZLIB_CONCURRENCY (${ZLIB_CONCURRENCY}) zlib jobs run at once, process-wide, and every job completes`, async () => {
     // Count flushes in flight: each job is one write + one flush on its zlib stream.
-    let inFlight = 0;
-    let peak = 0;
-    type Flush = (this: NodeJS.EventEmitter, kind: unknown, callback: () => void) => unknown;
-    const protos = [zlib.DeflateRaw.prototype, zlib.InflateRaw.prototype] as unknown as Array<{ flush: Flush }>;
-    const originals = protos.map((p) => Object.getOwnPropertyDescriptor(p, 'flush'));
-    for (const proto of protos) {
-      const inherited = proto.flush;
-      proto.flush = function (this: NodeJS.EventEmitter, kind: unknown, callback: () => void) {
-        inFlight++;
-        peak = Math.max(peak, inFlight);
-        // The job ends with the flush callback, or with an error (invalid data), whichever comes first.
-        let done = false;
-        const finish = (): void => {
-          if (!done) inFlight--;
-          done = true;
-        };
-        this.once('error', finish);
-        return inherited.call(this, kind, () => {
-          this.off('error', finish);
-          finish();
-          callback();
-        });
-      };
-    }
+    const zlibJobs = watchZlibJobs();
     try {
       const data = text(200_000);
       const compressed = deflateMessage(data);
@@ -854,16 +832,12 @@ describe('DeflateCodec', () => {
       }
       const results = await Promise.all(jobs);
       assert.equal(results.length, 132);
-      assert.ok(peak <= ZLIB_CONCURRENCY, `peak ${peak} zlib jobs in flight`);
-      assert.equal(peak, ZLIB_CONCURRENCY, 'the cap was reached (the test exercises it)');
-      assert.equal(inFlight, 0);
+      assert.ok(zlibJobs.peak <= ZLIB_CONCURRENCY, `peak ${zlibJobs.peak} zlib jobs in flight`);
+      assert.equal(zlibJobs.peak, ZLIB_CONCURRENCY, 'the cap was reached (the test exercises it)');
+      assert.equal(zlibJobs.inFlight, 0);
       for (const c of codecs) c.close();
     } finally {
-      protos.forEach((proto, i) => {
-        const d = originals[i];
-        if (d === undefined) delete (proto as { flush?: unknown }).flush;
-        else Object.defineProperty(proto, 'flush', d);
-      });
+      zlibJobs.restore();
     }
     // Slots were all given back: a fresh job still runs.
     const codec = new DeflateCodec(params(), 'server');

@@ -62,6 +62,12 @@ export interface ConnectionEvents {
    * when the connection ended through a failure (protocol violation, timeout, socket error).
    */
   onClose(code: number, reason: string, error: WsmodError | undefined): void;
+  /**
+   * Optional: the peer broke the protocol and the connection is about to fail. Returning true holds
+   * the close frame until `resume` is called, so replies still owed for messages already delivered
+   * (by a plugin in another thread) can go out first; nothing more is read meanwhile.
+   */
+  beforeFail?(resume: () => void): boolean;
 }
 
 /** The connection's life (RFC 6455 §4.1, §7). */
@@ -125,6 +131,8 @@ export class Connection implements FrameHandler {
   readonly #outbound: Outgoing[] = [];
   #outboundBytes = 0;
   #deflating = false;
+  /** A peer-caused failure waits for beforeFail's resume. */
+  #failHeld = false;
 
   /**
    * Takes over `socket` (which should be paused: nothing is read until {@link start}). Sending is
@@ -312,7 +320,7 @@ export class Connection implements FrameHandler {
           this.#inflating = false;
           if (this.#state === ReadyState.CLOSED) return;
           if (!item.isBinary && !isValidUtf8(plain)) {
-            this.fail(new WsmodError('WSMOD_ERR_INVALID_UTF8'));
+            this.#peerFailed(new WsmodError('WSMOD_ERR_INVALID_UTF8'));
             return;
           }
           if (!this.#closeSent) this.#events.onMessage(plain, item.isBinary);
@@ -323,7 +331,7 @@ export class Connection implements FrameHandler {
         (err: unknown) => {
           this.#inflating = false;
           this.#inbound.length = 0;
-          this.fail(err instanceof WsmodError ? err : new WsmodError('WSMOD_ERR_INFLATE', String(err)));
+          this.#peerFailed(err instanceof WsmodError ? err : new WsmodError('WSMOD_ERR_INFLATE', String(err)));
         },
       );
     }
@@ -398,11 +406,28 @@ export class Connection implements FrameHandler {
     try {
       this.#parser.push(chunk);
     } catch (err) {
-      this.fail(err instanceof WsmodError ? err : new WsmodError('WSMOD_ERR_SOCKET', String(err)));
+      this.#peerFailed(err instanceof WsmodError ? err : new WsmodError('WSMOD_ERR_SOCKET', String(err)));
     } finally {
       this.#reading = false;
     }
     this.#flush();
+  }
+
+  /** The peer broke the protocol: fail, after the replies the consumer still owes (see beforeFail). */
+  #peerFailed(err: WsmodError): void {
+    this.#parser.stop();
+    if (this.#failHeld) return;
+    const before = this.#events.beforeFail;
+    if (before !== undefined && this.#state === ReadyState.OPEN && err.closeCode !== 1006) {
+      this.#failHeld = true;
+      const held = before.call(this.#events, () => {
+        this.#failHeld = false;
+        this.fail(err);
+      });
+      if (held) return;
+      this.#failHeld = false;
+    }
+    this.fail(err);
   }
 
   /**

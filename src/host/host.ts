@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ERRORS, type ErrorCode, WsmodError } from '../errors.ts';
 import { type Logger, createLogger } from '../log.ts';
-import type { AcceptInit, Plugin, UpgradeDecision, UpgradeRequest } from '../plugin/api.ts';
+import type { Plugin } from '../plugin/api.ts';
+import { PluginRuntime, type SessionInfo, type UpgradeInfo, type Verdict, isThenable } from '../plugin/runtime.ts';
 import {
   type HandshakeRefusal,
   acceptResponse,
@@ -41,16 +42,6 @@ export interface ListenInfo {
   readonly port: number;
 }
 
-/** The decision object behind {@link UpgradeDecision}. */
-class Decision {
-  constructor(
-    readonly accept: boolean,
-    readonly init: AcceptInit<unknown>,
-    readonly status: number,
-    readonly reason: string,
-  ) {}
-}
-
 /** The socket of an upgrade request: a net.Socket or tls.TLSSocket, typed as Node types the event. */
 type UpgradeSocket = Duplex & {
   readonly remoteAddress?: string | undefined;
@@ -76,6 +67,8 @@ export class Host {
   #routes = new Map<string, Route>();
   /** Open sessions per plugin, and plugins replaced by a reload that still serve old sessions. */
   readonly #pluginSessions = new Map<Plugin<unknown>, number>();
+  /** The runtime that calls each plugin's hooks (one per plugin, for as long as it serves). */
+  readonly #runtimes = new Map<Plugin<unknown>, PluginRuntime>();
   readonly #retired = new Set<Plugin<unknown>>();
   readonly #limits: HostLimits;
   readonly #log: Logger;
@@ -94,6 +87,17 @@ export class Host {
     this.#routes = resolveRoutes(options.routes);
     this.#limits = resolveLimits(options);
     this.#log = options.logger ?? createLogger();
+    for (const route of this.#routes.values()) this.#runtime(route.plugin);
+  }
+
+  /** The runtime of a plugin, made on first use. */
+  #runtime(plugin: Plugin<unknown>): PluginRuntime {
+    let runtime = this.#runtimes.get(plugin);
+    if (runtime === undefined) {
+      runtime = new PluginRuntime(plugin, this.#log);
+      this.#runtimes.set(plugin, runtime);
+    }
+    return runtime;
   }
 
   /** Open sessions. */
@@ -116,6 +120,7 @@ export class Host {
     const kept = new Set([...next.values()].map((r) => r.plugin));
     const previous = [...this.#routes.values()].map((r) => r.plugin);
     this.#routes = next;
+    for (const route of next.values()) this.#runtime(route.plugin);
     for (const plugin of previous) {
       if (kept.has(plugin) || this.#retired.has(plugin)) continue;
       this.#retired.add(plugin);
@@ -129,18 +134,12 @@ export class Host {
     await this.#shutdownPlugin(plugin, this.#limits.shutdownDeadline);
   }
 
-  /** A plugin's onShutdown, awaited at most `timeout` ms; failures and overruns are logged. */
+  /** A plugin's onShutdown through its runtime, awaited at most `timeout` ms. */
   async #shutdownPlugin(plugin: Plugin<unknown>, timeout: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), timeout)));
-      const outcome = await Promise.race([Promise.resolve(plugin.onShutdown?.()), expired]);
-      if (outcome === 'expired') this.#log.warn({ plugin: plugin.name }, `plugin "${plugin.name}": onShutdown did not finish by the deadline`);
-    } catch (err) {
-      this.#log.error({ plugin: plugin.name, hook: 'onShutdown', err }, `plugin "${plugin.name}" threw in onShutdown`);
-    } finally {
-      clearTimeout(timer);
-    }
+    const runtime = this.#runtimes.get(plugin);
+    if (runtime === undefined) return;
+    this.#runtimes.delete(plugin);
+    await runtime.shutdown(timeout);
   }
 
   /**
@@ -328,14 +327,23 @@ export class Host {
       }, this.#limits.handshakeTimeout);
     }
 
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const selected = selectProtocol(route.protocols, offered);
-    const finish = (decision: Decision): void => {
+    const [path, query] = splitTarget(req);
+    const info: UpgradeInfo = {
+      path,
+      query,
+      headers: req.headers,
+      origin: headerValue(req, 'origin'),
+      remoteAddress: ip,
+      remotePort: socket.remotePort ?? 0,
+      protocols: offered,
+      selectedProtocol: selectProtocol(route.protocols, offered),
+    };
+    const finish = (verdict: Verdict): void => {
       if (settled) return;
       release();
-      if (!decision.accept) {
+      if (!verdict.accept) {
         this.#countIp(ip, -1);
-        refuse(socket, { ...refusal('WSMOD_ERR_UPGRADE_REJECTED'), status: decision.status, reason: decision.reason });
+        refuse(socket, { ...refusal('WSMOD_ERR_UPGRADE_REJECTED'), status: verdict.status, reason: verdict.reason });
         return;
       }
       if (this.#closing !== undefined) {
@@ -343,44 +351,11 @@ export class Host {
         refuse(socket, refusal('WSMOD_ERR_SHUTTING_DOWN'));
         return;
       }
-      this.#accept(req, socket, head, route, url, offered, selected, decision.init, ip, deflate);
+      this.#accept(req, socket, head, route, info, verdict, ip, deflate);
     };
-    const hook = route.plugin.onUpgrade;
-    if (hook === undefined) {
-      finish(new Decision(true, {}, 101, ''));
-      return;
-    }
-    const request: UpgradeRequest<unknown> = {
-      path: url.pathname,
-      query: url.searchParams,
-      headers: req.headers,
-      origin: headerValue(req, 'origin'),
-      remoteAddress: ip,
-      remotePort: socket.remotePort ?? 0,
-      protocols: offered,
-      selectedProtocol: selected,
-      accept: (init = {}) => new Decision(true, init, 101, '') as unknown as UpgradeDecision,
-      reject: (status = ERRORS.WSMOD_ERR_UPGRADE_REJECTED.status, reason) => {
-        const ok = Number.isInteger(status) && status >= 400 && status <= 599;
-        return new Decision(false, {}, ok ? status : 500, reason ?? ERRORS.WSMOD_ERR_UPGRADE_REJECTED.message) as unknown as UpgradeDecision;
-      },
-    };
-    const failed = (err: unknown): void => {
-      this.#log.error({ plugin: route.plugin.name, hook: 'onUpgrade', err }, `plugin "${route.plugin.name}" threw in onUpgrade`);
-      const r = refusal('WSMOD_ERR_UPGRADE_FAILED');
-      finish(new Decision(false, {}, r.status, r.reason));
-    };
-    const decide = (value: unknown): void => {
-      if (value instanceof Decision) finish(value);
-      else failed(new Error('onUpgrade must return req.accept(...) or req.reject(...)'));
-    };
-    try {
-      const result: unknown = hook.call(route.plugin, request);
-      if (isThenable(result)) result.then(decide, failed);
-      else decide(result);
-    } catch (err) {
-      failed(err);
-    }
+    const verdict = this.#runtime(route.plugin).upgrade(info);
+    if (isThenable(verdict)) void verdict.then(finish);
+    else finish(verdict);
   }
 
   #accept(
@@ -388,20 +363,18 @@ export class Host {
     socket: UpgradeSocket,
     head: Buffer,
     route: Route,
-    url: URL,
-    offered: readonly string[],
-    selected: string | undefined,
-    init: AcceptInit<unknown>,
+    request: UpgradeInfo,
+    verdict: Verdict & { readonly accept: true },
     ip: string,
     deflate: Negotiated | undefined,
   ): void {
-    const protocol = init.protocol ?? selected;
+    const protocol = verdict.protocol ?? request.selectedProtocol;
     let response: string;
     try {
-      if (protocol !== undefined && !offered.includes(protocol)) {
+      if (protocol !== undefined && !request.protocols.includes(protocol)) {
         throw new WsmodError('WSMOD_ERR_PROTOCOL_NOT_OFFERED', protocol);
       }
-      const headers = deflate === undefined ? init.headers : { ...init.headers, 'Sec-WebSocket-Extensions': deflate.response };
+      const headers = deflate === undefined ? verdict.headers : { ...verdict.headers, 'Sec-WebSocket-Extensions': deflate.response };
       response = acceptResponse(headerValue(req, 'sec-websocket-key')!.trim(), protocol, headers);
     } catch (err) {
       this.#countIp(ip, -1);
@@ -416,27 +389,22 @@ export class Host {
     }
     socket.off('error', onHandshakeSocketError);
     socket.write(response);
-    const session = new HostSession(
-      {
-        id: randomUUID(),
-        path: url.pathname,
-        query: url.searchParams,
-        headers: req.headers,
-        remoteAddress: ip,
-        remotePort: socket.remotePort ?? 0,
-        protocol,
-        extensions: deflate?.response ?? '',
-        data: init.data,
-        deflate: deflate === undefined ? undefined : new DeflateCodec(deflate.params, 'server', route.compression),
-      },
-      route,
-      socket,
-      this.#log,
-      (s) => this.#ended(s, ip, route.plugin),
+    const info: SessionInfo = {
+      id: randomUUID(),
+      path: request.path,
+      query: request.query,
+      headers: request.headers,
+      remoteAddress: ip,
+      remotePort: request.remotePort,
+      protocol,
+      extensions: deflate?.response ?? '',
+    };
+    const codec = deflate === undefined ? undefined : new DeflateCodec(deflate.params, 'server', route.compression);
+    this.#pluginSessions.set(route.plugin, (this.#pluginSessions.get(route.plugin) ?? 0) + 1);
+    const session = new HostSession(info, verdict.data, codec, route, this.#runtime(route.plugin), socket, head, this.#log, (s) =>
+      this.#ended(s, ip, route.plugin),
     );
     this.#sessions.add(session);
-    this.#pluginSessions.set(route.plugin, (this.#pluginSessions.get(route.plugin) ?? 0) + 1);
-    session.open(head);
   }
 
   #ended(session: HostSession, ip: string, plugin: Plugin<unknown>): void {
@@ -474,26 +442,28 @@ export function createHost(options: HostOptions): Host {
   return new Host(options);
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
-}
-
 function onHandshakeSocketError(): void {
   // A peer that resets during the handshake: the 'close' that follows cleans up.
 }
 
 /** The request path without the query; origin-form or absolute-form request targets. */
 function pathOf(req: IncomingMessage): string {
-  const target = req.url ?? '/';
-  if (target.startsWith('/')) {
-    const q = target.indexOf('?');
-    return q === -1 ? target : target.slice(0, q);
+  return splitTarget(req)[0];
+}
+
+/** The request target's path and raw query (without "?"), as sent; absolute-form targets too. */
+function splitTarget(req: IncomingMessage): [path: string, query: string] {
+  let target = req.url ?? '/';
+  if (!target.startsWith('/')) {
+    try {
+      const url = new URL(target);
+      target = url.pathname + url.search;
+    } catch {
+      return [target, ''];
+    }
   }
-  try {
-    return new URL(target).pathname;
-  } catch {
-    return target;
-  }
+  const q = target.indexOf('?');
+  return q === -1 ? [target, ''] : [target.slice(0, q), target.slice(q + 1)];
 }
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {

@@ -1,70 +1,44 @@
 import type { Duplex } from 'node:stream';
 import { Connection, type ConnectionEvents, ReadyState } from '../connection/connection.ts';
-import { WsmodError } from '../errors.ts';
+import type { WsmodError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { Headers, Plugin, SendOptions, SendResult, Session } from '../plugin/api.ts';
+import type { SendResult } from '../plugin/api.ts';
+import type { PluginRuntime, ReadyStateName, RuntimeSession, SessionInfo, SessionLink } from '../plugin/runtime.ts';
 import type { DeflateCodec } from '../protocol/permessage-deflate.ts';
 import type { Route } from './options.ts';
 
-/** What a session knows about the request that opened it. */
-export interface SessionInit {
-  readonly id: string;
-  readonly path: string;
-  readonly query: URLSearchParams;
-  readonly headers: Headers;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly protocol: string | undefined;
-  readonly extensions: string;
-  readonly data: unknown;
-  /** The permessage-deflate codec, when negotiated. */
-  readonly deflate?: DeflateCodec | undefined;
-}
-
 const STATES = { [ReadyState.OPEN]: 'open', [ReadyState.CLOSING]: 'closing', [ReadyState.CLOSED]: 'closed' } as const;
 
-/**
- * The host's side of one session: the {@link Session} a plugin holds, and the connection events that
- * drive the plugin's hooks. Every plugin call is guarded: a throw or a rejection closes this session
- * alone with 1011 and is logged.
- */
-export class HostSession implements Session<unknown>, ConnectionEvents {
-  readonly id: string;
-  readonly path: string;
-  readonly query: URLSearchParams;
-  readonly headers: Headers;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly protocol: string | undefined;
-  readonly extensions: string;
-  data: unknown;
+/** How long a failing connection waits for replies still owed by a plugin worker (see PluginRuntime.settle). */
+const SETTLE_DEADLINE_MS = 1000;
 
-  readonly #plugin: Plugin<unknown>;
+/**
+ * The host's side of one session: the real {@link Connection}, offered to the plugin runtime as the
+ * session's {@link SessionLink}, and the connection events, handed to the runtime's hooks.
+ */
+export class HostSession implements ConnectionEvents, SessionLink {
+  readonly #runtime: PluginRuntime;
   readonly #log: Logger;
   readonly #onEnded: (session: HostSession) => void;
   readonly #connection: Connection;
-  #opened = false;
-  #onRejected: ((err: unknown) => void) | undefined;
+  readonly #session: RuntimeSession;
+  readonly #head: Buffer;
 
   constructor(
-    init: SessionInit,
+    info: SessionInfo,
+    data: unknown,
+    deflate: DeflateCodec | undefined,
     route: Route,
+    runtime: PluginRuntime,
     socket: Duplex,
+    head: Buffer,
     log: Logger,
     onEnded: (session: HostSession) => void,
   ) {
-    this.id = init.id;
-    this.path = init.path;
-    this.query = init.query;
-    this.headers = init.headers;
-    this.remoteAddress = init.remoteAddress;
-    this.remotePort = init.remotePort;
-    this.protocol = init.protocol;
-    this.extensions = init.extensions;
-    this.data = init.data;
-    this.#plugin = route.plugin;
+    this.#runtime = runtime;
     this.#log = log;
     this.#onEnded = onEnded;
+    this.#head = head;
     this.#connection = new Connection(
       socket,
       {
@@ -75,54 +49,34 @@ export class HostSession implements Session<unknown>, ConnectionEvents {
         closeTimeout: route.closeTimeout,
         maxBackpressure: route.maxBackpressure,
         backpressurePolicy: route.backpressurePolicy,
-        deflate: init.deflate,
+        deflate,
       },
       this,
     );
+    const { session, ready } = runtime.open(info, this, data);
+    this.#session = session;
+    // An asynchronous onOpen is awaited first, so no onMessage runs before it settles; meanwhile the
+    // socket stays paused.
+    if (ready === undefined) this.#connection.start(head);
+    else void ready.then(() => this.#connection.start(this.#head));
   }
 
-  /**
-   * Runs onOpen, then starts reading (with `head`, the bytes that followed the handshake). An async
-   * onOpen is awaited first, so no onMessage runs before it settles; meanwhile the socket stays paused.
-   */
-  open(head: Buffer): void {
-    this.#opened = true;
-    const hook = this.#plugin.onOpen;
-    if (hook === undefined) {
-      this.#connection.start(head);
-      return;
-    }
-    let result: unknown;
-    try {
-      result = hook.call(this.#plugin, this);
-    } catch (err) {
-      this.#pluginFailed('onOpen', err);
-      this.#connection.start(head);
-      return;
-    }
-    if (isThenable(result)) {
-      result.then(
-        () => this.#connection.start(head),
-        (err: unknown) => {
-          this.#pluginFailed('onOpen', err);
-          this.#connection.start(head);
-        },
-      );
-    } else {
-      this.#connection.start(head);
-    }
+  get id(): string {
+    return this.#session.id;
   }
+
+  // ---- SessionLink ----
 
   get bufferedAmount(): number {
     return this.#connection.bufferedAmount;
   }
 
-  get readyState(): 'open' | 'closing' | 'closed' {
+  get readyState(): ReadyStateName {
     return STATES[this.#connection.readyState];
   }
 
-  send(data: string | Uint8Array, options?: SendOptions): SendResult {
-    return this.#connection.send(data, options?.binary ?? typeof data !== 'string');
+  send(data: string | Uint8Array, binary: boolean): SendResult {
+    return this.#connection.send(data, binary);
   }
 
   close(code?: number, reason?: string): void {
@@ -133,77 +87,50 @@ export class HostSession implements Session<unknown>, ConnectionEvents {
     this.#connection.terminate();
   }
 
-  ping(data?: string | Uint8Array): boolean {
-    return this.#connection.ping(data === undefined ? '' : typeof data === 'string' ? data : Buffer.from(data));
+  ping(data: string | Uint8Array): boolean {
+    return this.#connection.ping(typeof data === 'string' ? data : Buffer.from(data));
+  }
+
+  fail(err: WsmodError): void {
+    this.#connection.fail(err);
   }
 
   // ---- ConnectionEvents ----
 
   /** @internal */
   onMessage(data: Buffer, isBinary: boolean): void {
-    let result: unknown;
-    try {
-      result = this.#plugin.onMessage(this, data, isBinary);
-    } catch (err) {
-      this.#pluginFailed('onMessage', err);
-      return;
-    }
-    if (isThenable(result)) result.then(undefined, this.#rejectionHandler());
+    this.#runtime.message(this.#session, data, isBinary);
   }
 
   /** @internal */
   onDrain(): void {
-    this.#guard('onDrain', this.#plugin.onDrain);
+    this.#runtime.drain(this.#session);
+  }
+
+  /** @internal Replies owed for messages already delivered go out before a failure's close frame. */
+  beforeFail(resume: () => void): boolean {
+    const pending = this.#runtime.settle(this.#session);
+    if (pending === undefined) return false;
+    const timer = setTimeout(resume, SETTLE_DEADLINE_MS);
+    void pending.then(
+      () => {
+        clearTimeout(timer);
+        resume();
+      },
+      () => {
+        clearTimeout(timer);
+        resume();
+      },
+    );
+    return true;
   }
 
   /** @internal */
   onClose(code: number, reason: string, error: WsmodError | undefined): void {
     if (error !== undefined && error.code !== 'WSMOD_ERR_PLUGIN_THREW') {
-      this.#log.debug({ session: this.id, code: error.code, err: error.message }, 'connection failed');
+      this.#log.debug({ session: this.#session.id, code: error.code, err: error.message }, 'connection failed');
     }
     this.#onEnded(this);
-    if (this.#opened) {
-      const hook = this.#plugin.onClose;
-      if (hook !== undefined) {
-        try {
-          const result = hook.call(this.#plugin, this, code, reason);
-          if (isThenable(result)) result.then(undefined, (err: unknown) => this.#logFailure('onClose', err));
-        } catch (err) {
-          this.#logFailure('onClose', err);
-        }
-      }
-    }
+    this.#runtime.closed(this.#session, code, reason);
   }
-
-  /** Calls an optional hook with the session, guarding against throws and rejections. */
-  #guard(name: string, hook: ((session: Session<unknown>) => unknown) | undefined): void {
-    if (hook === undefined) return;
-    try {
-      const result = hook.call(this.#plugin, this);
-      if (isThenable(result)) result.then(undefined, this.#rejectionHandler(name));
-    } catch (err) {
-      this.#pluginFailed(name, err);
-    }
-  }
-
-  #rejectionHandler(name = 'onMessage'): (err: unknown) => void {
-    if (name !== 'onMessage') return (err) => this.#pluginFailed(name, err);
-    return (this.#onRejected ??= (err) => this.#pluginFailed('onMessage', err));
-  }
-
-  #logFailure(hook: string, err: unknown): void {
-    this.#log.error({ plugin: this.#plugin.name, session: this.id, hook, err }, `plugin "${this.#plugin.name}" threw in ${hook}`);
-  }
-
-  /** A plugin failure ends only this session: close with 1011 (DESIGN.md, plugin rules). */
-  #pluginFailed(hook: string, err: unknown): void {
-    this.#logFailure(hook, err);
-    if (this.#connection.readyState === ReadyState.OPEN) {
-      this.#connection.fail(new WsmodError('WSMOD_ERR_PLUGIN_THREW', hook, { cause: err }));
-    }
-  }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }

@@ -16,7 +16,10 @@ export type SendResult = 'sent' | 'queued' | 'dropped';
 
 /** Options of `session.send`. */
 export interface SendOptions {
-  /** Send as a binary message. Default: true for bytes, false for strings. */
+  /**
+   * Send as a binary message. Default: false for strings and for a Buffer received as a text
+   * message, true for other bytes.
+   */
   readonly binary?: boolean;
 }
 
@@ -37,39 +40,47 @@ export interface UpgradeDecision {
   readonly [decisionBrand]: true;
 }
 
-/** The handshake request as a plugin sees it in `onUpgrade`, before the 101 is sent. */
-export interface UpgradeRequest<Data = unknown> {
-  /** Path of the request URL, without the query. */
+/** What the request that opens a WebSocket tells: shared by the handshake request and the session. */
+export interface RequestIdentity {
+  /** Path of the request URL, without the query (as sent, percent-encoding kept). */
   readonly path: string;
+  /** The query string, parsed. */
   readonly query: URLSearchParams;
   readonly headers: Headers;
-  /** The Origin header, when the client sent one (browsers always do). */
-  readonly origin: string | undefined;
   readonly remoteAddress: string;
   readonly remotePort: number;
+}
+
+/** The handshake request's data, before the 101 is sent. */
+export interface UpgradeIdentity extends RequestIdentity {
+  /** The Origin header, when the client sent one (browsers always do). */
+  readonly origin: string | undefined;
   /** Subprotocols the client offered, in its order of preference. */
   readonly protocols: readonly string[];
   /** The subprotocol the host would pick: the route's preference order against the client's offer. */
   readonly selectedProtocol: string | undefined;
+}
+
+/** The handshake request as a plugin sees it in `onUpgrade`, before the 101 is sent. */
+export interface UpgradeRequest<Data = unknown> extends UpgradeIdentity {
   /** Accept the connection. */
   accept(init?: AcceptInit<Data>): UpgradeDecision;
   /** Refuse with an HTTP status (400-599, default 403) and a one-line reason. */
   reject(status?: number, reason?: string): UpgradeDecision;
 }
 
-/** One open WebSocket, as the plugin sees it. */
-export interface Session<Data = unknown> {
+/** What a session knows about the request that opened it and what was negotiated. */
+export interface SessionIdentity extends RequestIdentity {
   /** Unique id (a UUID). */
   readonly id: string;
-  readonly path: string;
-  readonly query: URLSearchParams;
-  readonly headers: Headers;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
   /** The negotiated subprotocol, or undefined when none. */
   readonly protocol: string | undefined;
   /** The negotiated extensions, as in the Sec-WebSocket-Extensions response header ('' when none). */
   readonly extensions: string;
+}
+
+/** One open WebSocket, as the plugin sees it. */
+export interface Session<Data = unknown> extends SessionIdentity {
   /** The plugin's own per-session state. */
   data: Data;
   /** Outbound bytes not yet handed to the kernel. */
@@ -77,8 +88,9 @@ export interface Session<Data = unknown> {
   /** 'open', 'closing' (a close frame was sent or received) or 'closed'. */
   readonly readyState: 'open' | 'closing' | 'closed';
   /**
-   * Send a message. Strings go as text and bytes as binary unless `binary` says otherwise. The bytes
-   * are not copied when large: do not modify them until the message is written.
+   * Send a message. Strings go as text and bytes as binary unless `binary` says otherwise; a Buffer
+   * that arrived as a text message (in onMessage) goes as text, so echoing or forwarding a message
+   * keeps its type. The bytes are not copied when large: do not modify them until written.
    */
   send(data: string | Uint8Array, options?: SendOptions): SendResult;
   /** Start the closing handshake (code 1000-1003, 1007-1014 or 3000-4999; reason up to 123 bytes). */

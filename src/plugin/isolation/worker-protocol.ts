@@ -7,6 +7,9 @@
  * (open, messages, drain, close) and of the plugin's actions (send, close, ...) is preserved.
  */
 
+import type { SendResult } from '../api.ts';
+import type { HookName, ReadyStateName, SessionInfo, UpgradeInfo, Verdict } from '../runtime.ts';
+
 /** `workerData` of a plugin worker. */
 export interface WorkerBoot {
   readonly specifier: string;
@@ -24,63 +27,35 @@ export interface SerializedError {
   readonly code?: string;
 }
 
-/** The handshake as the worker's plugin sees it, before the worker turns it into an UpgradeRequest. */
-export interface PlainUpgradeRequest {
-  readonly path: string;
-  /** The query string without the leading "?". */
-  readonly query: string;
-  readonly headers: Record<string, string | string[]>;
-  readonly origin: string | undefined;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly protocols: readonly string[];
-  readonly selectedProtocol: string | undefined;
-}
-
-/** What the worker's onUpgrade decided. `ticket`: the accept carried `data`, kept in the worker under it. */
+/**
+ * What the worker's onUpgrade decided: a {@link Verdict} without `data`. `ticket`: the accept carried
+ * `data`, kept in the worker under it.
+ */
 export type PlainDecision =
-  | {
-      readonly accept: true;
-      readonly protocol?: string;
-      readonly headers?: Readonly<Record<string, string>>;
-      readonly ticket?: number;
-    }
-  | { readonly accept: false; readonly status?: number; readonly reason?: string };
+  | (Omit<Extract<Verdict, { accept: true }>, 'data'> & { readonly ticket?: number })
+  | Extract<Verdict, { accept: false }>;
 
-/** A session as the worker builds its proxy from it. */
-export interface PlainSession {
-  readonly id: string;
-  readonly path: string;
-  readonly query: string;
-  readonly headers: Record<string, string | string[]>;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly protocol: string | undefined;
-  readonly extensions: string;
-}
-
-export type ReadyStateName = 'open' | 'closing' | 'closed';
-export type SendResultName = 'sent' | 'queued' | 'dropped';
-export type HookName = 'onUpgrade' | 'onOpen' | 'onMessage' | 'onClose' | 'onDrain' | 'onShutdown';
 export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
 
 /** Host → worker. `rid`: a request the worker answers (with the same `rid`). */
 export type HostToWorker =
-  | { readonly t: 'upgrade'; readonly rid: number; readonly req: PlainUpgradeRequest }
+  | { readonly t: 'upgrade'; readonly rid: number; readonly req: UpgradeInfo }
   /** The accepted upgrade's data (under `ticket`) will not be claimed: the handshake did not complete. */
   | { readonly t: 'discard'; readonly ticket: number }
   /** With `rid`: run onOpen and answer once it settles. Without: only create the session. */
-  | { readonly t: 'open'; readonly sid: string; readonly init: PlainSession; readonly ticket?: number; readonly rid?: number }
+  | { readonly t: 'open'; readonly sid: string; readonly init: SessionInfo; readonly ticket?: number; readonly rid?: number }
   | { readonly t: 'msg'; readonly sid: string; readonly data: ArrayBuffer; readonly binary: boolean }
   | {
       readonly t: 'state';
       readonly sid: string;
-      readonly result: SendResultName;
+      readonly result: SendResult;
       readonly bufferedAmount: number;
       readonly readyState: ReadyStateName;
     }
   | { readonly t: 'drain'; readonly sid: string; readonly bufferedAmount: number; readonly readyState: ReadyStateName }
   | { readonly t: 'close'; readonly sid: string; readonly code: number; readonly reason: string }
+  /** Answer once every message posted before this one has been handled (see SETTLE in runtime.ts). */
+  | { readonly t: 'settle'; readonly rid: number }
   | { readonly t: 'shutdown'; readonly rid: number };
 
 /** Worker → host. */
@@ -92,14 +67,14 @@ export type WorkerToHost =
       readonly hooks: readonly HookName[];
     }
   | { readonly t: 'loadFailed'; readonly error: SerializedError }
-  /** The answer to a request: `error` when the plugin threw or rejected. */
-  | { readonly t: 'reply'; readonly rid: number; readonly decision?: PlainDecision; readonly error?: SerializedError }
+  /** The answer to a request (plugin failures are handled by the worker's runtime, not reported here). */
+  | { readonly t: 'reply'; readonly rid: number; readonly decision?: PlainDecision }
   | { readonly t: 'send'; readonly sid: string; readonly data: string | ArrayBuffer; readonly binary: boolean }
   | { readonly t: 'close'; readonly sid: string; readonly code?: number; readonly reason?: string }
   | { readonly t: 'terminate'; readonly sid: string }
   | { readonly t: 'ping'; readonly sid: string; readonly data: string | ArrayBuffer }
-  /** A hook that is not answered (onMessage, onDrain, onClose) threw or rejected. */
-  | { readonly t: 'threw'; readonly sid: string; readonly hook: HookName; readonly error: SerializedError }
+  /** The plugin failed on this session (already logged): the host fails the connection with `code`. */
+  | { readonly t: 'fail'; readonly sid: string; readonly code: number }
   | { readonly t: 'log'; readonly level: LogLevelName; readonly obj: object; readonly msg?: string };
 
 /** Turns anything thrown into its plain form. */

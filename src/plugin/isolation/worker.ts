@@ -14,16 +14,12 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ERRORS, type ErrorCode, WsmodError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
-import { type AcceptInit, PLUGIN_API_VERSION, type Plugin, type Session, type UpgradeDecision, type UpgradeRequest } from '../api.ts';
+import { type AcceptInit, PLUGIN_API_VERSION, type Plugin, type SendResult, type Session, type UpgradeDecision, type UpgradeRequest } from '../api.ts';
 import { isFileSpecifier } from '../loader.ts';
+import { type HookName, type ReadyStateName, SETTLE, infoOf } from '../runtime.ts';
 import {
-  type HookName,
   type HostToWorker,
   type PlainDecision,
-  type PlainSession,
-  type PlainUpgradeRequest,
-  type ReadyStateName,
-  type SendResultName,
   type SerializedError,
   type WorkerBoot,
   type WorkerToHost,
@@ -65,12 +61,13 @@ interface Call {
   reject(err: Error): void;
 }
 
+
 /** One host session served by a worker. */
 interface SessionRecord {
   readonly session: Session<unknown>;
   readonly instance: WorkerInstance;
   /** Last send result and ready state reported to the worker (for its synchronous `send` result). */
-  lastResult: SendResultName;
+  lastResult: SendResult;
   lastState: ReadyStateName;
   /** The worker's onOpen is running: a crash fails that call, which closes the session. */
   opening: boolean;
@@ -117,13 +114,12 @@ class WorkerInstance {
     });
   }
 
-  settle(rid: number, decision: PlainDecision | undefined, error: SerializedError | undefined): void {
+  settle(rid: number, decision: PlainDecision | undefined): void {
     const call = this.calls.get(rid);
     if (call === undefined) return;
     this.calls.delete(rid);
     this.updateRef();
-    if (error !== undefined) call.reject(deserializeError(error));
-    else call.resolve(decision);
+    call.resolve(decision);
   }
 
   /**
@@ -183,40 +179,6 @@ function loadError(plain: SerializedError, where: string): WsmodError {
     if (plain.stack !== undefined) err.stack = plain.stack;
   }
   return err;
-}
-
-function plainHeaders(headers: Session['headers']): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined) out[name] = typeof value === 'string' ? value : [...value];
-  }
-  return out;
-}
-
-function plainRequest(req: UpgradeRequest<unknown>): PlainUpgradeRequest {
-  return {
-    path: req.path,
-    query: req.query.toString(),
-    headers: plainHeaders(req.headers),
-    origin: req.origin,
-    remoteAddress: req.remoteAddress,
-    remotePort: req.remotePort,
-    protocols: [...req.protocols],
-    selectedProtocol: req.selectedProtocol,
-  };
-}
-
-function plainSession(session: Session<unknown>): PlainSession {
-  return {
-    id: session.id,
-    path: session.path,
-    query: session.query.toString(),
-    headers: plainHeaders(session.headers),
-    remoteAddress: session.remoteAddress,
-    remotePort: session.remotePort,
-    protocol: session.protocol,
-    extensions: session.extensions,
-  };
 }
 
 /** Ends a host session with 1011 (WSMOD_ERR_PLUGIN_THREW), as the host does for an inline plugin failure. */
@@ -281,7 +243,8 @@ class WorkerPluginRunner {
       onClose: (session, code, reason) => this.#onClose(session, code, reason),
       onDrain: (session) => this.#onDrain(session),
       onShutdown: () => this.#onShutdown(),
-    };
+      [SETTLE]: (session: Session<unknown>) => this.#settle(session),
+    } as Plugin<unknown>;
   }
 
   // ---- worker life ----
@@ -431,11 +394,11 @@ class WorkerPluginRunner {
       case 'send': {
         const record = instance.sessions.get(m.sid);
         if (record === undefined) return;
-        let result: SendResultName;
+        let result: SendResult;
         try {
           result = record.session.send(typeof m.data === 'string' ? m.data : Buffer.from(m.data), { binary: m.binary });
         } catch (err) {
-          this.#failed(instance, m.sid, 'onMessage', err);
+          this.#failed(instance, m.sid, err);
           return;
         }
         const state = record.session.readyState;
@@ -446,7 +409,7 @@ class WorkerPluginRunner {
         return;
       }
       case 'reply':
-        instance.settle(m.rid, m.decision, m.error);
+        instance.settle(m.rid, m.decision);
         return;
       case 'close': {
         const record = instance.sessions.get(m.sid);
@@ -454,7 +417,7 @@ class WorkerPluginRunner {
         try {
           record.session.close(m.code, m.reason);
         } catch (err) {
-          this.#failed(instance, m.sid, 'onMessage', err);
+          this.#failed(instance, m.sid, err);
         }
         return;
       }
@@ -467,13 +430,16 @@ class WorkerPluginRunner {
         try {
           record.session.ping(typeof m.data === 'string' ? m.data : Buffer.from(m.data));
         } catch (err) {
-          this.#failed(instance, m.sid, 'onMessage', err);
+          this.#failed(instance, m.sid, err);
         }
         return;
       }
-      case 'threw':
-        this.#failed(instance, m.sid, m.hook, deserializeError(m.error));
+      case 'fail': {
+        // The worker's runtime logged the failure already.
+        const record = instance.sessions.get(m.sid);
+        if (record !== undefined) closeWith1011(record.session);
         return;
+      }
       case 'log':
         this.#log[m.level](m.obj, m.msg);
         return;
@@ -483,10 +449,9 @@ class WorkerPluginRunner {
     }
   }
 
-  /** The plugin threw in the worker: logged; the session (onClose aside) is closed with 1011. */
-  #failed(instance: WorkerInstance, sid: string, hook: HookName, err: unknown): void {
-    this.#log.error({ plugin: this.#name, session: sid, hook, err }, `plugin "${this.#name}" threw in ${hook}`);
-    if (hook === 'onClose') return;
+  /** An action the plugin asked for was refused by the host (a bad close code...): logged, 1011. */
+  #failed(instance: WorkerInstance, sid: string, err: unknown): void {
+    this.#log.error({ plugin: this.#name, session: sid, err }, `plugin "${this.#name}": its worker asked for an invalid action`);
     const record = instance.sessions.get(sid);
     if (record !== undefined) closeWith1011(record.session);
   }
@@ -511,10 +476,10 @@ class WorkerPluginRunner {
     const rid = ++this.#rid;
     let decision: PlainDecision | undefined;
     try {
-      decision = await instance.call(rid, { t: 'upgrade', rid, req: plainRequest(req) });
+      decision = await instance.call(rid, { t: 'upgrade', rid, req: infoOf(req) });
     } catch (err) {
       if (err instanceof WorkerGoneError) return req.reject(503, 'the plugin worker is restarting');
-      throw err; // the plugin threw: the host logs it and answers 500
+      throw err;
     }
     if (decision === undefined) throw new Error('the plugin worker sent no decision');
     if (!decision.accept) return req.reject(decision.status, decision.reason);
@@ -559,7 +524,7 @@ class WorkerPluginRunner {
     const record: SessionRecord = { session, instance, lastResult: 'sent', lastState: 'open', opening: false };
     instance.sessions.set(session.id, record);
     this.#records.set(session, record);
-    const init = plainSession(session);
+    const init = infoOf(session);
     if (!this.#hooks.has('onOpen')) {
       instance.post({ t: 'open', sid: session.id, init, ...(ticket !== undefined && { ticket }) });
       return;
@@ -600,6 +565,14 @@ class WorkerPluginRunner {
     record.lastResult = 'sent';
     record.lastState = session.readyState;
     record.instance.post({ t: 'drain', sid: session.id, bufferedAmount: session.bufferedAmount, readyState: session.readyState });
+  }
+
+  /** Resolves once the worker has handled every message posted to it for `session` (and posted their replies). */
+  #settle(session: Session<unknown>): Promise<void> | undefined {
+    const record = this.#records.get(session);
+    if (record === undefined || record.instance.dead) return undefined;
+    const rid = ++this.#rid;
+    return record.instance.call(rid, { t: 'settle', rid }).then(() => undefined);
   }
 
   /** Runs the plugin's onShutdown in the worker (at most SHUTDOWN_CAP), then terminates the worker. */

@@ -1,0 +1,415 @@
+/**
+ * The plugin runtime: the one place where a plugin's hooks are called. Every isolation mode reaches a
+ * plugin through it — the host runs a runtime for each route's plugin, and a plugin worker runs one
+ * inside its thread for the plugin it loaded — so the rules below are written once:
+ *
+ * - the upgrade request is built here from a plain {@link UpgradeInfo}, and the plugin's verdict is
+ *   checked here ({@link Verdict});
+ * - a session is a {@link RuntimeSession} built from a plain {@link SessionInfo}; what it does on the
+ *   wire goes through a {@link SessionLink} (the real connection inline, a MessagePort in a worker);
+ * - a hook that throws or rejects ends only its own session (1011 through `link.fail`) and is logged;
+ * - asynchronous faults — a throw from a timer, a floating rejection, an 'error' event nobody listens
+ *   to — are attributed to the plugin and session whose hook started the work (AsyncLocalStorage
+ *   around every hook) and handled the same way. An error that cannot be attributed is logged and
+ *   counted; the process keeps serving.
+ *
+ * Adding a session method means one change to {@link RuntimeSession} and {@link SessionLink}, plus the
+ * worker's wire format.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { ERRORS, WsmodError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type {
+  AcceptInit,
+  Plugin,
+  SendOptions,
+  SendResult,
+  Session,
+  SessionIdentity,
+  UpgradeDecision,
+  UpgradeIdentity,
+  UpgradeRequest,
+} from './api.ts';
+
+/** A plugin hook's name. */
+export type HookName = 'onUpgrade' | 'onOpen' | 'onMessage' | 'onClose' | 'onDrain' | 'onShutdown';
+
+/** The plain, structured-cloneable form of request data: the query as its raw string (no "?"). */
+type Plain<T> = { readonly [K in keyof T]: T[K] extends URLSearchParams ? string : T[K] };
+
+/** What a session knows about the request that opened it, as plain data (it crosses thread boundaries as is). */
+export type SessionInfo = Plain<SessionIdentity>;
+
+/** The handshake request before the 101, as plain data. */
+export type UpgradeInfo = Plain<UpgradeIdentity>;
+
+/** A session's readyState. */
+export type ReadyStateName = Session['readyState'];
+
+/**
+ * What a session does on the wire, provided by whoever holds the connection: the host (a real
+ * connection) or a worker (messages to the host, which holds it).
+ */
+export interface SessionLink {
+  send(data: string | Uint8Array, binary: boolean): SendResult;
+  /** Throws WSMOD_ERR_INVALID_CLOSE for a code or reason that may not be sent. */
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  ping(data: string | Uint8Array): boolean;
+  readonly bufferedAmount: number;
+  readonly readyState: ReadyStateName;
+  /** The plugin failed on this session: end it with the error's close code (1011). */
+  fail(err: WsmodError): void;
+}
+
+/** The outcome of `onUpgrade`, as plain data (`data` is the accepted session's initial `session.data`). */
+export type Verdict =
+  | {
+      readonly accept: true;
+      readonly protocol?: string;
+      readonly headers?: Readonly<Record<string, string>>;
+      readonly data?: unknown;
+    }
+  | { readonly accept: false; readonly status: number; readonly reason: string };
+
+/** The object behind {@link UpgradeDecision}: only `req.accept` and `req.reject` make one. */
+class Decision {
+  constructor(readonly verdict: Verdict) {}
+}
+
+const ACCEPT_ALL: Verdict = { accept: true };
+
+/**
+ * Internal capability of a wrapper plugin (worker isolation): resolves once the replies to the
+ * messages already delivered to `session` have reached the host. The host waits for it (briefly)
+ * before it fails a connection, so a reply is not lost behind a protocol error.
+ */
+export const SETTLE = Symbol('wsmod.settle');
+
+/** A plugin that may expose {@link SETTLE}. */
+type Settling = Plugin<unknown> & { [SETTLE]?(session: Session<unknown>): Promise<void> };
+
+/** The key under which a runtime's objects give a wrapper plugin their plain form. */
+export const INFO = Symbol('wsmod.info');
+
+/** The plain form of a request or session made by a runtime (for wrappers that forward them). */
+export function infoOf(value: Session<unknown>): SessionInfo;
+export function infoOf(value: UpgradeRequest<unknown>): UpgradeInfo;
+export function infoOf(value: Session<unknown> | UpgradeRequest<unknown>): SessionInfo | UpgradeInfo {
+  const info = (value as { [INFO]?: SessionInfo | UpgradeInfo })[INFO];
+  if (info === undefined) throw new TypeError('not a session or request made by the plugin runtime');
+  return info;
+}
+
+/** Text messages as the runtime delivered them: sending one back without options keeps it text. */
+const receivedText = new WeakSet<Buffer>();
+
+/**
+ * One session as the plugin sees it. The identity fields are copied from its {@link SessionInfo};
+ * `query` is parsed on first use.
+ */
+export interface RuntimeSession extends Omit<SessionIdentity, 'query'> {}
+export class RuntimeSession implements Session<unknown> {
+  data: unknown;
+  readonly [INFO]: SessionInfo;
+  readonly #link: SessionLink;
+  #query: URLSearchParams | undefined;
+  /** onOpen was called: onClose is owed. */
+  opened = false;
+  /** Async-context scopes of this session's hooks, made on first use. */
+  readonly scopes: Partial<Record<HookName, FaultScope>> = {};
+
+  constructor(info: SessionInfo, link: SessionLink, data: unknown) {
+    const { query: _query, ...identity } = info;
+    Object.assign(this, identity);
+    this[INFO] = info;
+    this.#link = link;
+    this.data = data;
+  }
+
+  get query(): URLSearchParams {
+    return (this.#query ??= new URLSearchParams(this[INFO].query));
+  }
+
+  get bufferedAmount(): number {
+    return this.#link.bufferedAmount;
+  }
+
+  get readyState(): ReadyStateName {
+    return this.#link.readyState;
+  }
+
+  /**
+   * Strings go as text and bytes as binary unless `binary` says otherwise; a Buffer the plugin
+   * received as a text message goes back as text (so an echo keeps the message's type).
+   */
+  send(data: string | Uint8Array, options?: SendOptions): SendResult {
+    const binary = options?.binary ?? (typeof data !== 'string' && !receivedText.has(data as Buffer));
+    return this.#link.send(data, binary);
+  }
+
+  close(code?: number, reason?: string): void {
+    this.#link.close(code, reason);
+  }
+
+  terminate(): void {
+    this.#link.terminate();
+  }
+
+  ping(data?: string | Uint8Array): boolean {
+    return this.#link.ping(data ?? '');
+  }
+
+  /** @internal The plugin failed on this session: log it, then end the session with 1011 (onClose excepted). */
+  fail(log: Logger, pluginName: string, hook: HookName, err: unknown, how = 'threw'): void {
+    log.error({ plugin: pluginName, session: this.id, hook, err }, `plugin "${pluginName}" ${how} in ${hook}`);
+    if (hook !== 'onClose' && this.#link.readyState === 'open') {
+      this.#link.fail(new WsmodError('WSMOD_ERR_PLUGIN_THREW', hook, { cause: err }));
+    }
+  }
+}
+
+/** The async context of a running hook: whom to blame for an error that surfaces later. */
+interface FaultScope {
+  readonly runtime: PluginRuntime;
+  readonly session: RuntimeSession | undefined;
+  readonly hook: HookName;
+}
+
+const scopes = new AsyncLocalStorage<FaultScope>();
+
+/** Counters of the faults the runtimes handled in this thread (read by tests and, later, metrics). */
+export const faultCounts = { attributed: 0, unattributed: 0 };
+
+/** Runtimes alive in this thread: their loggers report unattributed errors. */
+const live = new Set<PluginRuntime>();
+
+function onAsyncFault(err: unknown, kind: string): void {
+  const scope = scopes.getStore();
+  if (scope !== undefined) {
+    faultCounts.attributed++;
+    scope.runtime.asyncFault(scope, err, kind);
+    return;
+  }
+  faultCounts.unattributed++;
+  const [first] = live;
+  const fields = { kind, err };
+  if (first !== undefined) first.log.error(fields, `${kind} outside any plugin hook; the host keeps serving`);
+  else console.error(`wsmod: ${kind} outside any plugin hook; the host keeps serving:`, err);
+}
+
+const onUncaught = (err: unknown): void => onAsyncFault(err, 'uncaught exception');
+const onUnhandled = (reason: unknown): void => onAsyncFault(reason, 'unhandled rejection');
+
+function register(runtime: PluginRuntime): void {
+  if (live.size === 0) {
+    process.on('uncaughtException', onUncaught);
+    process.on('unhandledRejection', onUnhandled);
+  }
+  live.add(runtime);
+}
+
+function unregister(runtime: PluginRuntime): void {
+  if (!live.delete(runtime) || live.size > 0) return;
+  process.off('uncaughtException', onUncaught);
+  process.off('unhandledRejection', onUnhandled);
+}
+
+/** True for anything with a `then` method (an awaited hook result). */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+/**
+ * Runs one plugin: calls its hooks with the rules of the module doc. While a runtime is alive, the
+ * process's (or worker thread's) `uncaughtException` and `unhandledRejection` events are handled by
+ * the runtimes (see the module doc); {@link shutdown} releases them.
+ */
+export class PluginRuntime {
+  readonly plugin: Plugin<unknown>;
+  readonly log: Logger;
+  readonly #scopeNoSession: Partial<Record<HookName, FaultScope>> = {};
+  #stopped = false;
+
+  constructor(plugin: Plugin<unknown>, log: Logger) {
+    this.plugin = plugin;
+    this.log = log;
+    register(this);
+  }
+
+  get name(): string {
+    return this.plugin.name;
+  }
+
+  /** Asks `onUpgrade` (when the plugin has one). Never throws: a failing hook is logged and refused with 500. */
+  upgrade(info: UpgradeInfo): Verdict | Promise<Verdict> {
+    const hook = this.plugin.onUpgrade;
+    if (hook === undefined) return ACCEPT_ALL;
+    const request = makeUpgradeRequest(info);
+    let result: unknown;
+    try {
+      result = this.#run(undefined, 'onUpgrade', hook, request);
+    } catch (err) {
+      return this.#upgradeFailed(err);
+    }
+    if (isThenable(result)) {
+      return Promise.resolve(result).then(
+        (value) => this.#verdict(value),
+        (err: unknown) => this.#upgradeFailed(err),
+      );
+    }
+    return this.#verdict(result);
+  }
+
+  #verdict(value: unknown): Verdict {
+    if (value instanceof Decision) return value.verdict;
+    return this.#upgradeFailed(new TypeError('onUpgrade must return req.accept(...) or req.reject(...)'));
+  }
+
+  #upgradeFailed(err: unknown): Verdict {
+    this.log.error({ plugin: this.name, hook: 'onUpgrade', err }, `plugin "${this.name}" threw in onUpgrade`);
+    const def = ERRORS.WSMOD_ERR_UPGRADE_FAILED;
+    return { accept: false, status: def.status, reason: def.message };
+  }
+
+  /**
+   * Makes the session and runs `onOpen`. The result is a promise when onOpen is asynchronous: the
+   * caller reads no message before it settles. It never rejects: a failure ends the session (1011).
+   */
+  open(info: SessionInfo, link: SessionLink, data: unknown): { readonly session: RuntimeSession; readonly ready: void | Promise<void> } {
+    const session = new RuntimeSession(info, link, data);
+    session.opened = true;
+    const hook = this.plugin.onOpen;
+    if (hook === undefined) return { session, ready: undefined };
+    return { session, ready: this.#guard(session, 'onOpen', hook) };
+  }
+
+  /** A complete message (not awaited). A text message's Buffer is remembered as text (see RuntimeSession.send). */
+  message(session: RuntimeSession, data: Buffer, isBinary: boolean): void {
+    if (!isBinary) receivedText.add(data);
+    const scope = (session.scopes.onMessage ??= { runtime: this, session, hook: 'onMessage' });
+    let result: unknown;
+    try {
+      result = scopes.run(scope, callMessage, this.plugin, session, data, isBinary);
+    } catch (err) {
+      session.fail(this.log, this.name, 'onMessage', err);
+      return;
+    }
+    if (isThenable(result)) result.then(undefined, (err: unknown) => session.fail(this.log, this.name, 'onMessage', err));
+  }
+
+  /** The outbound queue drained. */
+  drain(session: RuntimeSession): void {
+    const hook = this.plugin.onDrain;
+    if (hook !== undefined) void this.#guard(session, 'onDrain', hook);
+  }
+
+  /** The connection is gone: `onClose`, once, for a session whose onOpen was called. */
+  closed(session: RuntimeSession, code: number, reason: string): void {
+    if (!session.opened) return;
+    session.opened = false;
+    const hook = this.plugin.onClose;
+    if (hook !== undefined) void this.#guard(session, 'onClose', hook, code, reason);
+  }
+
+  /** See {@link SETTLE}: undefined when nothing is pending (always, for a plugin that is not a wrapper). */
+  settle(session: Session<unknown>): Promise<void> | undefined {
+    return (this.plugin as Settling)[SETTLE]?.(session);
+  }
+
+  /**
+   * Runs `onShutdown`, waiting at most `timeout` ms; failures and overruns are logged. Afterwards
+   * the runtime no longer handles the process's error events (when it was the last one).
+   */
+  async shutdown(timeout: number): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    const hook = this.plugin.onShutdown;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      if (hook === undefined) return;
+      const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), timeout)));
+      const done = Promise.resolve(this.#run(undefined, 'onShutdown', hook));
+      if ((await Promise.race([done, expired])) === 'expired') {
+        this.log.warn({ plugin: this.name }, `plugin "${this.name}": onShutdown did not finish by the deadline`);
+      }
+    } catch (err) {
+      this.log.error({ plugin: this.name, hook: 'onShutdown', err }, `plugin "${this.name}" threw in onShutdown`);
+    } finally {
+      clearTimeout(timer);
+      unregister(this);
+    }
+  }
+
+  /** @internal An error surfaced outside the hook that started the work (see the module doc). */
+  asyncFault(scope: FaultScope, err: unknown, kind: string): void {
+    if (scope.session !== undefined) {
+      scope.session.fail(this.log, this.name, scope.hook, err, `raised an ${kind} (started in its hook)`);
+      return;
+    }
+    this.log.error({ plugin: this.name, hook: scope.hook, kind, err }, `plugin "${this.name}" raised an ${kind} (started in ${scope.hook})`);
+  }
+
+  /** Calls a hook that nobody waits for a value from; a throw or rejection fails the session. */
+  #guard(session: RuntimeSession, hook: HookName, fn: (...args: never[]) => unknown, ...args: unknown[]): void | Promise<void> {
+    let result: unknown;
+    try {
+      result = this.#run(session, hook, fn, session, ...args);
+    } catch (err) {
+      session.fail(this.log, this.name, hook, err);
+      return;
+    }
+    if (isThenable(result)) {
+      return Promise.resolve(result).then(
+        () => undefined,
+        (err: unknown) => session.fail(this.log, this.name, hook, err),
+      );
+    }
+  }
+
+  /** Calls `fn` as the plugin's method inside the hook's fault scope. */
+  #run(session: RuntimeSession | undefined, hook: HookName, fn: (...args: never[]) => unknown, ...args: unknown[]): unknown {
+    const table = session === undefined ? this.#scopeNoSession : session.scopes;
+    const scope = (table[hook] ??= { runtime: this, session, hook });
+    return scopes.run(scope, () => (fn as (...a: unknown[]) => unknown).apply(this.plugin, args));
+  }
+}
+
+function callMessage(plugin: Plugin<unknown>, session: RuntimeSession, data: Buffer, isBinary: boolean): unknown {
+  return plugin.onMessage(session, data, isBinary);
+}
+
+/** The request a plugin's onUpgrade sees. */
+function makeUpgradeRequest(info: UpgradeInfo): UpgradeRequest<unknown> {
+  let query: URLSearchParams | undefined;
+  const { query: _query, ...identity } = info;
+  return {
+    ...identity,
+    get query() {
+      return (query ??= new URLSearchParams(info.query));
+    },
+    [INFO]: info,
+    accept: (init: AcceptInit<unknown> = {}) => acceptDecision(init),
+    reject: (status?: number, reason?: string) => rejectDecision(status, reason),
+  } as UpgradeRequest<unknown>;
+}
+
+function acceptDecision(init: AcceptInit<unknown>): UpgradeDecision {
+  const verdict: Verdict = {
+    accept: true,
+    ...(init.protocol !== undefined && { protocol: init.protocol }),
+    ...(init.headers !== undefined && { headers: { ...init.headers } }),
+    ...(init.data !== undefined && { data: init.data }),
+  };
+  return new Decision(verdict) as unknown as UpgradeDecision;
+}
+
+/** A status outside 400-599 is the plugin's bug: 500. */
+function rejectDecision(status: number = ERRORS.WSMOD_ERR_UPGRADE_REJECTED.status, reason?: string): UpgradeDecision {
+  const ok = Number.isInteger(status) && status >= 400 && status <= 599;
+  return new Decision({
+    accept: false,
+    status: ok ? status : 500,
+    reason: reason ?? ERRORS.WSMOD_ERR_UPGRADE_REJECTED.message,
+  }) as unknown as UpgradeDecision;
+}

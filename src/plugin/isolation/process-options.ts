@@ -61,7 +61,7 @@ const processOptionsSchema = once(() =>
           try {
             JSON.stringify(value);
           } catch (err) {
-            ctx.addIssue({ code: 'custom', message: `a value JSON can hold, for WSMOD_OPTIONS (${(err as Error).message})` });
+            ctx.addIssue({ code: 'custom', message: `a value JSON can hold, for WSMOD_OPTIONS (${(err as Error).message.split('\n')[0]!})` });
           }
         })
         .optional(),

@@ -3,7 +3,7 @@ import type { Logger } from '../log.ts';
 import { type Checked, checkOptions, once, plainUnits, problemText, strictObject, zod } from '../option-schema.ts';
 import type { Plugin } from '../plugin/api.ts';
 import { validatePlugin } from '../plugin/validate.ts';
-import type { BackpressurePolicy } from '../connection/connection.ts';
+import type { BackpressurePolicy, ConnectionOptions } from '../connection/connection.ts';
 import { DEFAULT_DEFLATE, type DeflateConfig } from '../protocol/permessage-deflate.ts';
 import type { OriginPolicy } from './origin.ts';
 import { DEFAULTS, checkKeepalive, hostLimits, loggerSchema, routeDirectives, routePath } from './options-schema.ts';
@@ -55,19 +55,14 @@ export interface HostOptions {
   readonly logger?: Logger;
 }
 
-/** A route with every directive resolved. */
-export interface Route {
+/** A route with every directive resolved; the connection's limits are handed to each Connection as they are. */
+export interface Route
+  extends Pick<ConnectionOptions, 'maxMessageSize' | 'idleTimeout' | 'pongTimeout' | 'closeTimeout' | 'maxBackpressure' | 'backpressurePolicy'> {
   readonly path: string;
   readonly plugin: Plugin<unknown>;
   readonly origin: OriginPolicy;
   readonly requireOrigin: boolean;
   readonly protocols: readonly string[];
-  readonly maxMessageSize: number;
-  readonly idleTimeout: number;
-  readonly pongTimeout: number;
-  readonly closeTimeout: number;
-  readonly maxBackpressure: number;
-  readonly backpressurePolicy: BackpressurePolicy;
   /** Compression settings when permessage-deflate is on for the route. */
   readonly compression: DeflateConfig | undefined;
 }

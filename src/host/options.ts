@@ -10,7 +10,11 @@ import { DEFAULTS, checkKeepalive, hostLimits, loggerSchema, routeDirectives, ro
 
 export { DEFAULTS } from './options-schema.ts';
 
-/** One route: a path, the plugin serving it, and its directives. Sizes in bytes, durations in ms. */
+/**
+ * One route: a path, the plugin serving it, and its directives. Sizes in bytes, durations in ms, whole
+ * numbers; the ranges are those of the configuration file's keys of the same names (one schema,
+ * `options-schema.ts`), and unknown keys are refused.
+ */
 export interface RouteOptions {
   /** Exact request path (no query), starting with "/". */
   readonly path: string;
@@ -21,7 +25,7 @@ export interface RouteOptions {
   readonly requireOrigin?: boolean;
   /** Subprotocols in preference order; default: the plugin's `protocols`. */
   readonly protocols?: readonly string[];
-  /** Largest incoming message. Default 1 MiB. */
+  /** Largest incoming message, 1 byte to 4 GiB. Default 1 MiB. */
   readonly maxMessageSize?: number;
   /** Silence before a keepalive ping; 0 disables keepalive. Default 30 s. */
   readonly idleTimeout?: number;
@@ -40,14 +44,14 @@ export interface RouteOptions {
   readonly compression?: boolean | Partial<DeflateConfig>;
 }
 
-/** Options of {@link createHost}. */
+/** Options of {@link createHost}: the routes, and the configuration file's `limits` as top-level keys. Unknown keys are refused. */
 export interface HostOptions {
   readonly routes: readonly RouteOptions[];
   /** Time from the upgrade request to the 101 (including an async onUpgrade). Default 10 s. */
   readonly handshakeTimeout?: number;
-  /** Open sessions plus handshakes in progress, host-wide. Default 10,000. */
+  /** Open sessions plus handshakes in progress, host-wide; at least 1. Default 10,000. */
   readonly maxConnections?: number;
-  /** The same, per remote address. Default 1,000. */
+  /** The same, per remote address; at least 1. Default 1,000. */
   readonly maxConnectionsPerIp?: number;
   /** Default deadline of close(), and the time a replaced plugin's onShutdown gets. Default 10 s. */
   readonly shutdownDeadline?: number;

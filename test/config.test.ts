@@ -43,25 +43,36 @@ describe('configuration errors name the file, the key path, what was expected an
   const cases: Array<{ name: string; yaml: string; messages: RegExp[] }> = [
     { name: 'no routes', yaml: 'listen: 8080\n', messages: [/routes: .*found nothing/i] },
     { name: 'empty routes', yaml: 'routes: []\n', messages: [/routes: /] },
-    { name: 'unknown top-level key', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts }\nlistne: 1\n', messages: [/\(top level\): unknown key "listne"/] },
-    { name: 'unknown route key (a typo)', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, idleTimout: 30s }\n', messages: [/routes\[0\]: unknown key "idleTimout"/] },
+    { name: 'unknown top-level key', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts }\nlistne: 1\n', messages: [/\(top level\): unknown key "listne" \(did you mean "listen"\?\)/] },
+    { name: 'unknown route key (a typo)', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, idleTimout: 30s }\n', messages: [/routes\[0\]: unknown key "idleTimout" \(did you mean "idleTimeout"\?\)/] },
     { name: 'bad size', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, maxMessageSize: 1MiBB }\n', messages: [/routes\[0\]\.maxMessageSize: expected a size .*found "1MiBB"/] },
     { name: 'bad duration', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, idleTimeout: soon }\n', messages: [/routes\[0\]\.idleTimeout: expected a duration .*found "soon"/] },
     { name: 'path without slash', yaml: 'routes:\n  - { path: echo, plugin: ./echo.ts }\n', messages: [/routes\[0\]\.path: expected a path starting with "\/".*found "echo"/] },
-    { name: 'neither plugin nor command', yaml: 'routes:\n  - { path: /e }\n', messages: [/routes\[0\]: a route needs exactly one of "plugin".*"command"/] },
-    { name: 'both plugin and command', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, command: cat }\n', messages: [/routes\[0\]: a route needs exactly one/] },
-    { name: 'command with worker isolation', yaml: 'routes:\n  - { path: /e, command: cat, isolation: worker }\n', messages: [/routes\[0\]\.isolation: "command" routes run as processes.*found "worker"/] },
-    { name: 'plugin with process isolation', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, isolation: process }\n', messages: [/routes\[0\]\.isolation: isolation "process" needs "command"/] },
-    { name: 'process-only key on a plugin route', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, binary: true }\n', messages: [/routes\[0\]\.binary: "binary" applies to "command" routes only/] },
-    { name: 'unknown isolation', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, isolation: thread }\n', messages: [/routes\[0\]\.isolation: .*found "thread"/] },
-    { name: 'bad origin', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, origin: sometimes }\n', messages: [/routes\[0\]\.origin: .*found "sometimes"/] },
-    { name: 'bad protocol token', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, protocols: ["chat v1"] }\n', messages: [/routes\[0\]\.protocols\[0\]: expected a token.*found "chat v1"/] },
-    { name: 'duplicate paths', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts }\n  - { path: /e, plugin: ./echo.ts }\n', messages: [/routes\[1\]\.path: two routes share the path \/e/] },
-    { name: 'bad port', yaml: 'listen: 70000\nroutes:\n  - { path: /e, plugin: ./echo.ts }\n', messages: [/listen: .*found 70000/] },
-    { name: 'bad listen string', yaml: 'listen: "localhost"\nroutes:\n  - { path: /e, plugin: ./echo.ts }\n', messages: [/listen: .*found "localhost"/] },
-    { name: 'tls without key', yaml: 'listen: [{ port: 8443, tls: { cert: c.pem } }]\nroutes:\n  - { path: /e, plugin: ./echo.ts }\n', messages: [/listen\[0\]\.tls\.key: .*found nothing/] },
-    { name: 'bad log level', yaml: 'logging: { level: loud }\nroutes:\n  - { path: /e, plugin: ./echo.ts }\n', messages: [/logging\.level: .*found "loud"/] },
-    { name: 'bad limit', yaml: 'limits: { maxConnections: -5 }\nroutes:\n  - { path: /e, plugin: ./echo.ts }\n', messages: [/limits\.maxConnections: .*found -5/] },
+    { name: 'neither plugin nor command', yaml: 'routes:\n  - { path: /e }\n', messages: [/routes\[0\]: expected exactly one of "plugin" \(a module\) or "command" \(a process\), found neither/] },
+    { name: 'both plugin and command', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, command: cat }\n', messages: [/routes\[0\]: expected exactly one of .*, found both/] },
+    { name: 'command with worker isolation', yaml: 'routes:\n  - { path: /e, command: cat, isolation: worker }\n', messages: [/routes\[0\]\.isolation: expected "process" or no isolation on a "command" route, found "worker"/] },
+    { name: 'plugin with process isolation', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, isolation: process }\n', messages: [/routes\[0\]\.isolation: expected "inline" or "worker" on a "plugin" route, found "process"/] },
+    { name: 'process-only key on a plugin route', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, binary: true }\n', messages: [/routes\[0\]\.binary: expected no "binary" on a "plugin" route, found true; "binary" applies to "command" routes only/] },
+    { name: 'unknown isolation', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, isolation: thread }\n', messages: [/routes\[0\]\.isolation: expected "inline", "worker" or "process", found "thread"/] },
+    { name: 'bad origin', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, origin: sometimes }\n', messages: [/routes\[0\]\.origin: expected "same", "any" or a list of origins, found "sometimes"/] },
+    { name: 'bad protocol token', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, protocols: ["chat v1"] }\n', messages: [/routes\[0\]\.protocols\[0\]: expected a subprotocol token.*found "chat v1"/] },
+    { name: 'duplicate paths', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts }\n  - { path: /e, plugin: ./echo.ts }\n', messages: [/routes\[1\]\.path: expected a path no other route has, found "\/e"/] },
+    { name: 'bad port', yaml: 'listen: 70000\nroutes:\n  - { path: /e, plugin: ./echo.ts }\n', messages: [/listen: expected a port number from 0 to 65535, found 70000/] },
+    { name: 'bad listen string', yaml: 'listen: "localhost"\nroutes:\n  - { path: /e, plugin: ./echo.ts }\n', messages: [/listen: expected "host:port" with a port from 0 to 65535, found "localhost"; write for example "127\.0\.0\.1:8080"/] },
+    { name: 'tls without key', yaml: 'listen: [{ port: 8443, tls: { cert: c.pem } }]\nroutes:\n  - { path: /e, plugin: ./echo.ts }\n', messages: [/listen\[0\]\.tls\.key: expected a private key file \(PEM\), found nothing/] },
+    { name: 'bad log level', yaml: 'logging: { level: loud }\nroutes:\n  - { path: /e, plugin: ./echo.ts }\n', messages: [/logging\.level: expected "debug", "info", "warn", "error" or "silent", found "loud"/] },
+    { name: 'bad limit', yaml: 'limits: { maxConnections: -5 }\nroutes:\n  - { path: /e, plugin: ./echo.ts }\n', messages: [/limits\.maxConnections: expected a whole number ≥ 1, found -5/] },
+    { name: 'listen 99999: out of range', yaml: 'listen: 99999\nroutes:\n  - { path: /e, plugin: ./echo.ts }\n', messages: [/listen: expected a port number from 0 to 65535, found 99999; 0 picks a free port/] },
+    { name: 'listen "17070": a port in quotes', yaml: 'listen: "17070"\nroutes:\n  - { path: /e, plugin: ./echo.ts }\n', messages: [/listen: expected a port number, not a string, found "17070"; write 17070 without quotes/] },
+    { name: 'a port in quotes in a list', yaml: 'listen: [8080, "9090"]\nroutes:\n  - { path: /e, plugin: ./echo.ts }\n', messages: [/listen\[1\]: expected a port number, not a string, found "9090"; write 9090 without quotes/] },
+    { name: 'listen of another type', yaml: 'listen: true\nroutes:\n  - { path: /e, plugin: ./echo.ts }\n', messages: [/listen: expected a port number, "host:port", an object \{ host, port, tls \}, or a list of these, found true/] },
+    { name: 'maxConnections 0 (no "unlimited")', yaml: 'limits: { maxConnections: 0 }\nroutes:\n  - { path: /e, plugin: ./echo.ts }\n', messages: [/limits\.maxConnections: expected a whole number ≥ 1, found 0; 0 would refuse every connection/] },
+    { name: 'compression neither boolean nor settings', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, compression: yes please }\n', messages: [/routes\[0\]\.compression: expected true, false or an object of compression settings, found "yes please"/] },
+    { name: 'a compression setting out of range', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, compression: { level: 12 } }\n', messages: [/routes\[0\]\.compression\.level: expected a whole number from -1 to 9, found 12/] },
+    { name: 'an empty command list', yaml: 'routes:\n  - { path: /e, command: [] }\n', messages: [/routes\[0\]\.command: expected a shell command line, or a list \[program, \.\.\.args\] of non-empty strings, found \[\]/] },
+    { name: 'pongTimeout 0 with keepalive on', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, idleTimeout: 10s, pongTimeout: 0 }\n', messages: [/routes\[0\]\.pongTimeout: expected a duration above 0 ms while keepalive is on \(idleTimeout 10000\), found 0/] },
+    { name: 'an origin list entry that is no origin', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, origin: [example.com] }\n', messages: [/routes\[0\]\.origin\[0\]: expected an origin: scheme:\/\/host\[:port\], found "example\.com"/] },
+    { name: 'maxMessageSize over 4 GiB', yaml: 'routes:\n  - { path: /e, plugin: ./echo.ts, maxMessageSize: 5GiB }\n', messages: [/routes\[0\]\.maxMessageSize: expected a size ≥ 1 byte and ≤ 4 GiB, found "5GiB"/] },
     { name: 'several problems at once', yaml: 'routes:\n  - { path: e, plugin: ./echo.ts, maxMessageSize: big }\n', messages: [/routes\[0\]\.path/, /routes\[0\]\.maxMessageSize/] },
   ];
   for (const c of cases) {
@@ -133,16 +144,51 @@ describe('wsmod serve', () => {
       const missing = spawnSync(process.execPath, [CLI, 'serve', '--check-config'], { encoding: 'utf8', cwd: dir });
       assert.notEqual(missing.status, 0);
       assert.match(missing.stderr, /WSMOD_ERR_PLUGIN_INVALID: .*missing\.ts: no such file/);
-      // What only the host can check is checked too.
+      // Rules across keys are the schema's too, so the file reports them (with its name).
       writeFileSync(join(dir, 'wsmod.config.yaml'), `routes:\n  - { path: /e, plugin: ${JSON.stringify(join(EXAMPLES, 'echo.ts'))}, idleTimeout: 10s, pongTimeout: 0 }\n`);
       const pong = spawnSync(process.execPath, [CLI, 'serve', '--check-config'], { encoding: 'utf8', cwd: dir });
       assert.notEqual(pong.status, 0);
-      assert.match(pong.stderr, /WSMOD_ERR_INVALID_OPTION: .*pongTimeout must be above 0/);
+      assert.match(pong.stderr, /WSMOD_ERR_CONFIG: [\s\S]*routes\[0\]\.pongTimeout: expected a duration above 0 ms while keepalive is on/);
       writeFileSync(join(dir, 'v2.ts'), 'export default { name: "v2", apiVersion: 2, onMessage() {} };\n');
       writeFileSync(join(dir, 'wsmod.config.yaml'), 'routes:\n  - { path: /e, plugin: ./v2.ts }\n');
       const version = spawnSync(process.execPath, [CLI, 'serve', '--check-config'], { encoding: 'utf8', cwd: dir });
       assert.notEqual(version.status, 0);
       assert.match(version.stderr, /WSMOD_ERR_PLUGIN_API_VERSION: .*v2\.ts: plugin "v2" wants API version 2/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a command whose program is missing or not executable is refused by --check-config and at start, naming the key and where it looked', () => {
+    const dir = tempDir();
+    try {
+      const check = (route: string, args: string[] = ['--check-config']) => {
+        writeFileSync(join(dir, 'wsmod.config.yaml'), `listen: 0\nroutes:\n  - { path: /p, ${route} }\n`);
+        return spawnSync(process.execPath, [CLI, 'serve', ...args], { encoding: 'utf8', cwd: dir, timeout: 20_000 });
+      };
+      const relative = check('command: [./nope.sh]');
+      assert.equal(relative.status, 1);
+      assert.match(relative.stderr, /WSMOD_ERR_CONFIG: invalid configuration: .*wsmod\.config\.yaml:/);
+      assert.ok(relative.stderr.includes(`routes[0].command: expected a program that exists and is executable, found "./nope.sh": no such file (looked at ${join(dir, 'nope.sh')})`), relative.stderr);
+      const atStart = check('command: [./nope.sh]', []);
+      assert.equal(atStart.status, 1, 'serve refuses to start');
+      assert.match(atStart.stderr, /routes\[0\]\.command: .*"\.\/nope\.sh": no such file/);
+      writeFileSync(join(dir, 'plain.sh'), '#!/bin/sh\necho hi\n', { mode: 0o644 });
+      const notExecutable = check('command: [./plain.sh]');
+      assert.equal(notExecutable.status, 1);
+      assert.match(notExecutable.stderr, /routes\[0\]\.command: .*"\.\/plain\.sh": not executable \(chmod \+x it\)/);
+      const bare = check('command: [wsmod-no-such-program, --flag]');
+      assert.equal(bare.status, 1);
+      assert.match(bare.stderr, /routes\[0\]\.command: expected a program that exists and is executable, found "wsmod-no-such-program": not found on PATH \(searched [^)]*\/bin/);
+      const shellLine = check('command: "wsmod-no-such-program | cat"');
+      assert.equal(shellLine.status, 1);
+      assert.match(shellLine.stderr, /"wsmod-no-such-program": not found on PATH/);
+      // What a shell resolves itself (builtins, PATH programs, an executable file) passes.
+      writeFileSync(join(dir, 'run.sh'), '#!/bin/sh\necho hi\n', { mode: 0o755 });
+      for (const ok of ['command: "echo hi; exit 0"', 'command: [cat]', 'command: [./run.sh]', 'command: "exec ./run.sh"']) {
+        const r = check(ok);
+        assert.equal(r.status, 0, `${ok}: ${r.stderr}`);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -199,7 +199,7 @@ describe('subprotocols and onUpgrade', () => {
 describe('route options', () => {
   test('bad directives are refused with WSMOD_ERR_INVALID_OPTION naming the route', () => {
     const bad: Array<[Record<string, unknown>, RegExp]> = [
-      [{ path: 'echo' }, /routes\[0\]: path/],
+      [{ path: 'echo' }, /routes\[0\]\.path: expected a path starting with "\/"/],
       [{ path: '/e', maxMessageSize: -1 }, /maxMessageSize/],
       [{ path: '/e', idleTimeout: 1000, pongTimeout: 0 }, /pongTimeout/],
       [{ path: '/e', backpressurePolicy: 'block' }, /backpressurePolicy/],

@@ -2,8 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseYaml } from 'yaml';
-import type { z } from 'zod';
 import { WsmodError } from '../errors.ts';
+import { checkOptions } from '../option-schema.ts';
 import { importFresh } from '../plugin/loader.ts';
 import { type Config, configSchema } from './schema.ts';
 
@@ -36,17 +36,16 @@ export function findConfig(dir: string): string | undefined {
 /**
  * Reads and validates a configuration file (YAML, JSON, or a JS/TS module whose default export is the
  * configuration object). Throws WSMOD_ERR_CONFIG listing every problem as
- * `file: key.path: what was expected, found what`.
+ * `file:` and one line per problem, `key.path: expected …, found …; what to write` (the same
+ * wording createHost and createProcessPlugin use for the same value).
  */
 export async function loadConfig(file: string): Promise<LoadedConfig> {
   const path = resolve(file);
   if (!existsSync(path)) throw new WsmodError('WSMOD_ERR_CONFIG', `${path}: no such file`);
   const raw = await readRaw(path);
-  const result = configSchema.safeParse(raw);
-  if (!result.success) {
-    throw new WsmodError('WSMOD_ERR_CONFIG', `${path}:\n${formatIssues(result.error.issues, raw)}`);
-  }
-  return { file: path, baseDir: dirname(path), config: result.data };
+  const checked = checkOptions(configSchema, raw);
+  if (!checked.ok) throw new WsmodError('WSMOD_ERR_CONFIG', `${path}:\n${checked.problems.map((p) => `  ${p}`).join('\n')}`);
+  return { file: path, baseDir: dirname(path), config: checked.value };
 }
 
 async function readRaw(path: string): Promise<unknown> {
@@ -66,46 +65,4 @@ async function readRaw(path: string): Promise<unknown> {
     throw new WsmodError('WSMOD_ERR_CONFIG', `${path}: cannot be read: ${(err as Error).message}`, { cause: err });
   }
   throw new WsmodError('WSMOD_ERR_CONFIG', `${basename(path)}: unknown configuration format (use .yaml, .json, .js or .ts)`);
-}
-
-/** One line per issue: the key path, what was expected, and what was found there. */
-function formatIssues(issues: readonly z.core.$ZodIssue[], raw: unknown): string {
-  return issues
-    .flatMap((issue) => explainUnion(issue))
-    .map((issue) => {
-      const at = issue.path.length === 0 ? '(top level)' : issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
-      let message = issue.message;
-      if (issue.code === 'unrecognized_keys') message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-      const found = valueAt(raw, issue.path);
-      const shown = issue.code === 'unrecognized_keys' ? '' : `, found ${describe(found)}`;
-      return `  ${at}: ${message}${shown}`;
-    })
-    .join('\n');
-}
-
-/**
- * A value matching none of a union's forms ("8080", "host:port" or an object, for `listen`) is best
- * explained by the form it came closest to: the alternative whose problems lie deepest in the value.
- */
-function explainUnion(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
-  if (issue.code !== 'invalid_union' || issue.errors.length === 0) return [issue];
-  const depth = (list: readonly z.core.$ZodIssue[]) => Math.max(0, ...list.map((i) => i.path.length));
-  const best = [...issue.errors].sort((a, b) => depth(b) - depth(a))[0]!;
-  if (depth(best) === 0) return [issue];
-  return best.flatMap((inner) => explainUnion({ ...inner, path: [...issue.path, ...inner.path] } as z.core.$ZodIssue));
-}
-
-function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
-  let v: unknown = raw;
-  for (const key of path) {
-    if (typeof v !== 'object' || v === null) return undefined;
-    v = (v as Record<PropertyKey, unknown>)[key];
-  }
-  return v;
-}
-
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  const json = JSON.stringify(v);
-  return json === undefined ? String(v) : json.length > 60 ? `${json.slice(0, 57)}...` : json;
 }

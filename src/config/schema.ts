@@ -1,156 +1,131 @@
-import { z } from 'zod';
-import { parseDuration, parseSize } from './units.ts';
-
 /**
  * The configuration file of `wsmod serve`: global `listen`, `limits`, `logging`, and `routes` with the
- * per-route directives of DESIGN.md. Unknown keys are errors (a typo must not silently fall back to a
- * default). Sizes and durations accept units: `1MiB`, `30s`.
+ * per-route directives of DESIGN.md. The rules of every key createHost and createProcessPlugin also
+ * take come from their schemas (`host/options-schema.ts`, `plugin/isolation/process-options.ts`);
+ * this file adds only units for sizes and durations (`1MiB`, `30s`) and the keys that exist only in a
+ * file (listen, tls, logging, plugin, command, isolation, options). Unknown keys are errors (a typo
+ * must not silently fall back to a default).
  */
+import type { z as zt } from 'zod';
+import { checkKeepalive, hostLimits, routeDirectives, routePath } from '../host/options-schema.ts';
+import { type Units, expecting, oneOf, plainUnits, strictObject, text, wholeNumber, zod } from '../option-schema.ts';
+import { commandSchema, processDirectives } from '../plugin/isolation/process-options.ts';
+import { parseDuration, parseSize } from './units.ts';
 
-const size = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const n = parseSize(value);
-  if (n === undefined) {
-    ctx.addIssue({ code: 'custom', message: 'expected a size such as 1MiB, 64KiB, 1MB or a number of bytes' });
-    return z.NEVER;
-  }
-  return n;
-});
+const z = zod();
 
-const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const n = parseDuration(value);
-  if (n === undefined) {
-    ctx.addIssue({ code: 'custom', message: 'expected a duration such as 30s, 250ms, 2m or a number of milliseconds' });
-    return z.NEVER;
-  }
-  return n;
-});
+/**
+ * Units in a file: a string with a unit becomes the number the API takes, and then the API's rule
+ * and wording apply; a string that is no size or duration is left as it is, for that rule to refuse.
+ */
+const fileUnits: Units = {
+  size: (min, max) => z.preprocess((v) => (typeof v === 'string' ? (parseSize(v) ?? v) : v), plainUnits.size(min, max)),
+  duration: (min) => z.preprocess((v) => (typeof v === 'string' ? (parseDuration(v) ?? v) : v), plainUnits.duration(min)),
+};
 
-const port = z.number().int().min(0).max(65535);
-const token = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'expected a token (RFC 7230 §3.2.6)');
+const port = wholeNumber(0, 65535, expecting('a port number from 0 to 65535', '0 picks a free port'));
 
-const tls = z
-  .object({
-    cert: z.string().min(1),
-    key: z.string().min(1),
-    ca: z.string().min(1).optional(),
-    passphrase: z.string().optional(),
-  })
-  .strict();
+const tls = strictObject(
+  {
+    cert: text(expecting('a certificate file (PEM)', 'write for example cert: tls/cert.pem')),
+    key: text(expecting('a private key file (PEM)', 'write for example key: tls/key.pem')),
+    ca: text('a CA certificate file (PEM)').optional(),
+    passphrase: z.string({ error: 'a string' }).optional(),
+  },
+  'an object with cert and key',
+);
 
-const listenObject = z
-  .object({
-    host: z.string().min(1).default('127.0.0.1'),
+const listenObject = strictObject(
+  {
+    host: text('an address such as 127.0.0.1, 0.0.0.0 or ::1').default('127.0.0.1'),
     port,
     tls: tls.optional(),
+  },
+  'an object { host, port, tls }',
+);
+
+/** `"host:port"`, `"[v6]:port"`; a string of digits alone is a port written in quotes. */
+const hostPort = z.string().transform((s, ctx) => {
+  if (/^\s*\d+\s*$/.test(s)) {
+    ctx.addIssue({ code: 'custom', message: expecting('a port number, not a string', `write ${s.trim()} without quotes, or "127.0.0.1:${s.trim()}"`) });
+    return z.NEVER;
+  }
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(s);
+  const p = Number(m?.[2]);
+  if (m === null || p > 65535) {
+    ctx.addIssue({ code: 'custom', message: expecting('"host:port" with a port from 0 to 65535', 'write for example "127.0.0.1:8080" or "[::1]:8080"') });
+    return z.NEVER;
+  }
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: p };
+});
+
+const LISTEN_FORMS = 'a port number, "host:port", an object { host, port, tls }, or a list of these';
+const LISTEN_HINT = 'write for example listen: 8080 or listen: "0.0.0.0:8080"';
+const listenEntry = z.union([port.transform((p) => ({ host: '127.0.0.1', port: p })), hostPort, listenObject], { error: expecting(LISTEN_FORMS, LISTEN_HINT) });
+
+const listen = z
+  .union([listenEntry.transform((e) => [e]), z.array(listenEntry).min(1, { error: expecting('at least one listener', LISTEN_HINT) })], {
+    error: expecting(LISTEN_FORMS, LISTEN_HINT),
   })
-  .strict();
+  .default([{ host: '127.0.0.1', port: 8080 }]);
 
-const listenEntry = z.union([
-  port.transform((p) => ({ host: '127.0.0.1', port: p })),
-  z
-    .string()
-    .regex(/^(?:\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'expected "host:port"')
-    .transform((s, ctx) => {
-      const i = s.lastIndexOf(':');
-      const p = Number(s.slice(i + 1));
-      if (p > 65535) {
-        ctx.addIssue({ code: 'custom', message: 'port must be 0-65535' });
-        return z.NEVER;
-      }
-      return { host: s.slice(0, i).replace(/^\[|\]$/g, ''), port: p };
-    }),
-  listenObject,
-]);
+const PROCESS_KEYS = Object.keys(processDirectives(plainUnits)) as Array<keyof ReturnType<typeof processDirectives>>;
 
-const route = z
-  .object({
-    path: z.string().regex(/^\/[^?#\s]*$/, 'expected a path starting with "/" (no query, no spaces)'),
-    plugin: z.string().min(1).optional(),
-    command: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
-    isolation: z.enum(['inline', 'worker', 'process']).optional(),
+const route = strictObject(
+  {
+    path: routePath(),
+    plugin: text(expecting('a plugin module: a file path or a package name', 'write for example plugin: ./echo.ts')).optional(),
+    command: commandSchema().optional(),
+    isolation: oneOf(['inline', 'worker', 'process']).optional(),
     options: z.unknown().optional(),
-    origin: z.union([z.enum(['same', 'any']), z.array(z.string().min(1)).min(1)]).optional(),
-    requireOrigin: z.boolean().optional(),
-    protocols: z.array(token).optional(),
-    maxMessageSize: size.optional(),
-    idleTimeout: duration.optional(),
-    pongTimeout: duration.optional(),
-    closeTimeout: duration.optional(),
-    maxBackpressure: size.optional(),
-    backpressurePolicy: z.enum(['drop', 'close']).optional(),
-    compression: z
-      .union([
-        z.boolean(),
-        z
-          .object({
-            threshold: size.optional(),
-            serverNoContextTakeover: z.boolean().optional(),
-            clientNoContextTakeover: z.boolean().optional(),
-            serverMaxWindowBits: z.number().int().min(8).max(15).optional(),
-            clientMaxWindowBits: z.number().int().min(8).max(15).optional(),
-            level: z.number().int().min(-1).max(9).optional(),
-            memLevel: z.number().int().min(1).max(9).optional(),
-          })
-          .strict(),
-      ])
-      .optional(),
-    // process isolation only
-    binary: z.boolean().optional(),
-    maxProcesses: z.number().int().positive().optional(),
-    killGrace: duration.optional(),
-    env: z.record(z.string(), z.string()).optional(),
-  })
-  .strict()
+    ...routeDirectives(fileUnits),
+    ...processDirectives(fileUnits),
+  },
+  'a route: an object with path and plugin or command',
+)
+  .superRefine(checkKeepalive)
   .superRefine((r, ctx) => {
     if ((r.plugin === undefined) === (r.command === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'a route needs exactly one of "plugin" (a module) or "command" (a process)' });
+      ctx.addIssue({
+        code: 'custom',
+        message: expecting('exactly one of "plugin" (a module) or "command" (a process)', 'write plugin: ./echo.ts, or command: [program, args...]'),
+        params: { found: r.plugin === undefined ? 'neither' : 'both' },
+      });
       return;
     }
     if (r.command !== undefined && r.isolation !== undefined && r.isolation !== 'process') {
-      ctx.addIssue({ code: 'custom', path: ['isolation'], message: '"command" routes run as processes: isolation must be "process" or absent' });
+      ctx.addIssue({ code: 'custom', path: ['isolation'], message: expecting('"process" or no isolation on a "command" route', 'remove isolation, or use plugin for a module') });
     }
     if (r.plugin !== undefined && r.isolation === 'process') {
-      ctx.addIssue({ code: 'custom', path: ['isolation'], message: 'isolation "process" needs "command", not "plugin"' });
+      ctx.addIssue({ code: 'custom', path: ['isolation'], message: expecting('"inline" or "worker" on a "plugin" route', 'isolation "process" runs a "command" instead') });
     }
     if (r.command === undefined) {
-      for (const key of ['binary', 'maxProcesses', 'killGrace', 'env'] as const) {
-        if (r[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `"${key}" applies to "command" routes only` });
+      for (const key of PROCESS_KEYS) {
+        if (r[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: expecting(`no "${key}" on a "plugin" route`, `"${key}" applies to "command" routes only`) });
       }
     }
   });
 
-/** The schema of a configuration file. */
-export const configSchema = z
-  .object({
-    listen: z
-      .union([listenEntry.transform((e) => [e]), z.array(listenEntry).min(1)])
-      .default([{ host: '127.0.0.1', port: 8080 }]),
-    limits: z
-      .object({
-        handshakeTimeout: duration.optional(),
-        maxConnections: z.number().int().positive().optional(),
-        maxConnectionsPerIp: z.number().int().positive().optional(),
-        shutdownDeadline: duration.optional(),
-      })
-      .strict()
-      .default({}),
-    logging: z
-      .object({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') })
-      .strict()
-      .default({ level: 'info' }),
-    routes: z.array(route).min(1),
-  })
-  .strict()
-  .superRefine((c, ctx) => {
-    const seen = new Set<string>();
-    c.routes.forEach((r, i) => {
-      if (seen.has(r.path)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'path'], message: `two routes share the path ${r.path}` });
-      seen.add(r.path);
-    });
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+
+/** The schema of a configuration file (built when the CLI loads this module; `import 'wsmod'` does not). */
+export const configSchema = strictObject({
+  listen,
+  limits: strictObject(hostLimits(fileUnits), 'an object of host-wide limits').default({}),
+  logging: strictObject({ level: oneOf(LOG_LEVELS).default('info') }, 'an object { level }').default({ level: 'info' }),
+  routes: z.array(route, { error: expecting('a list of routes', 'write routes: [{ path: /echo, plugin: ./echo.ts }]') }).min(1, {
+    error: expecting('a list of at least one route', 'write routes: [{ path: /echo, plugin: ./echo.ts }]'),
+  }),
+}).superRefine((c, ctx) => {
+  const seen = new Set<string>();
+  c.routes.forEach((r, i) => {
+    if (seen.has(r.path)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'path'], message: expecting('a path no other route has', 'give each route its own path') });
+    seen.add(r.path);
   });
+});
 
 /** A validated configuration (sizes in bytes, durations in ms). */
-export type Config = z.output<typeof configSchema>;
+export type Config = zt.output<typeof configSchema>;
 /** One validated route. */
 export type RouteConfig = Config['routes'][number];
 /** One validated listener. */

@@ -1,28 +1,20 @@
 import { WsmodError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { type Checked, checkOptions, once, plainUnits, problemText, strictObject, zod } from '../option-schema.ts';
 import type { Plugin } from '../plugin/api.ts';
 import { validatePlugin } from '../plugin/validate.ts';
-import type { BackpressurePolicy } from '../connection/connection.ts';
+import type { BackpressurePolicy, ConnectionOptions } from '../connection/connection.ts';
 import { DEFAULT_DEFLATE, type DeflateConfig } from '../protocol/permessage-deflate.ts';
-import { type OriginPolicy, compileOriginPolicy } from './origin.ts';
+import type { OriginPolicy } from './origin.ts';
+import { DEFAULTS, checkKeepalive, hostLimits, loggerSchema, routeDirectives, routePath } from './options-schema.ts';
 
-/** The secure defaults of DESIGN.md, in one place (documented in docs/protocol.md). */
-export const DEFAULTS = {
-  origin: 'same' as OriginPolicy,
-  requireOrigin: false,
-  maxMessageSize: 1024 * 1024,
-  idleTimeout: 30_000,
-  pongTimeout: 30_000,
-  closeTimeout: 5_000,
-  maxBackpressure: 1024 * 1024,
-  backpressurePolicy: 'drop' as BackpressurePolicy,
-  handshakeTimeout: 10_000,
-  maxConnections: 10_000,
-  maxConnectionsPerIp: 1_000,
-  shutdownDeadline: 10_000,
-} as const;
+export { DEFAULTS } from './options-schema.ts';
 
-/** One route: a path, the plugin serving it, and its directives. Sizes in bytes, durations in ms. */
+/**
+ * One route: a path, the plugin serving it, and its directives. Sizes in bytes, durations in ms, whole
+ * numbers; the ranges are those of the configuration file's keys of the same names (one schema,
+ * `options-schema.ts`), and unknown keys are refused.
+ */
 export interface RouteOptions {
   /** Exact request path (no query), starting with "/". */
   readonly path: string;
@@ -33,7 +25,7 @@ export interface RouteOptions {
   readonly requireOrigin?: boolean;
   /** Subprotocols in preference order; default: the plugin's `protocols`. */
   readonly protocols?: readonly string[];
-  /** Largest incoming message. Default 1 MiB. */
+  /** Largest incoming message, 1 byte to 4 GiB. Default 1 MiB. */
   readonly maxMessageSize?: number;
   /** Silence before a keepalive ping; 0 disables keepalive. Default 30 s. */
   readonly idleTimeout?: number;
@@ -52,14 +44,14 @@ export interface RouteOptions {
   readonly compression?: boolean | Partial<DeflateConfig>;
 }
 
-/** Options of {@link createHost}. */
+/** Options of {@link createHost}: the routes, and the configuration file's `limits` as top-level keys. Unknown keys are refused. */
 export interface HostOptions {
   readonly routes: readonly RouteOptions[];
   /** Time from the upgrade request to the 101 (including an async onUpgrade). Default 10 s. */
   readonly handshakeTimeout?: number;
-  /** Open sessions plus handshakes in progress, host-wide. Default 10,000. */
+  /** Open sessions plus handshakes in progress, host-wide; at least 1. Default 10,000. */
   readonly maxConnections?: number;
-  /** The same, per remote address. Default 1,000. */
+  /** The same, per remote address; at least 1. Default 1,000. */
   readonly maxConnectionsPerIp?: number;
   /** Default deadline of close(), and the time a replaced plugin's onShutdown gets. Default 10 s. */
   readonly shutdownDeadline?: number;
@@ -67,97 +59,64 @@ export interface HostOptions {
   readonly logger?: Logger;
 }
 
-/** A route with every directive resolved. */
-export interface Route {
+/** A route with every directive resolved; the connection's limits are handed to each Connection as they are. */
+export interface Route
+  extends Pick<ConnectionOptions, 'maxMessageSize' | 'idleTimeout' | 'pongTimeout' | 'closeTimeout' | 'maxBackpressure' | 'backpressurePolicy'> {
   readonly path: string;
   readonly plugin: Plugin<unknown>;
   readonly origin: OriginPolicy;
   readonly requireOrigin: boolean;
   readonly protocols: readonly string[];
-  readonly maxMessageSize: number;
-  readonly idleTimeout: number;
-  readonly pongTimeout: number;
-  readonly closeTimeout: number;
-  readonly maxBackpressure: number;
-  readonly backpressurePolicy: BackpressurePolicy;
   /** Compression settings when permessage-deflate is on for the route. */
   readonly compression: DeflateConfig | undefined;
 }
 
-function nonNegative(value: unknown, name: string, where: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `${where}: ${name} must be a non-negative number, got ${String(value)}`);
-  }
-  return value;
+/** createHost's schema of one route: its path, its plugin (checked by validatePlugin), its directives. */
+const routeSchema = once(() =>
+  strictObject({ path: routePath(), plugin: zod().unknown(), ...routeDirectives(plainUnits) }, 'a route: an object with path, plugin and directives').superRefine(checkKeepalive),
+);
+
+/** createHost's schema of its own keys; each route is checked by {@link resolveRoute}. */
+const hostSchema = once(() =>
+  strictObject(
+    { routes: zod().array(zod().unknown(), { error: 'a list of routes' }), logger: loggerSchema().optional(), ...hostLimits(plainUnits) },
+    'host options: an object with routes',
+  ),
+);
+
+/** The parsed value, or WSMOD_ERR_INVALID_OPTION with every problem. */
+function valid<T>(checked: Checked<T>): T {
+  if (!checked.ok) throw new WsmodError('WSMOD_ERR_INVALID_OPTION', problemText(checked.problems));
+  return checked.value;
 }
 
-/** Resolves a route's directives against the defaults, refusing bad values with WSMOD_ERR_INVALID_OPTION. */
+/**
+ * Resolves a route's directives against the defaults. Refuses bad values with
+ * WSMOD_ERR_INVALID_OPTION (`routes[i].key: expected …, found …`) and a bad plugin with
+ * WSMOD_ERR_PLUGIN_*.
+ */
 export function resolveRoute(options: RouteOptions, index: number): Route {
-  const where = `routes[${index}]`;
-  if (typeof options.path !== 'string' || !options.path.startsWith('/') || /[?#\s]/.test(options.path)) {
-    throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `${where}: path must start with "/" and hold no query, got ${String(options.path)}`);
-  }
-  const plugin = validatePlugin(options.plugin, `${where} (${options.path})`);
-  const policy = options.backpressurePolicy ?? DEFAULTS.backpressurePolicy;
-  if (policy !== 'drop' && policy !== 'close') {
-    throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `${where}: backpressurePolicy must be "drop" or "close"`);
-  }
-  const maxMessageSize = nonNegative(options.maxMessageSize, 'maxMessageSize', where, DEFAULTS.maxMessageSize);
-  if (maxMessageSize > 2 ** 32) {
-    throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `${where}: maxMessageSize is capped at 4 GiB`);
-  }
-  const idleTimeout = nonNegative(options.idleTimeout, 'idleTimeout', where, DEFAULTS.idleTimeout);
-  const pongTimeout = nonNegative(options.pongTimeout, 'pongTimeout', where, DEFAULTS.pongTimeout);
-  if (idleTimeout > 0 && pongTimeout === 0) {
-    throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `${where}: pongTimeout must be above 0 while keepalive is on (idleTimeout 0 turns it off)`);
-  }
+  const r = valid(checkOptions(routeSchema(), options, ['routes', index]));
+  const plugin = validatePlugin(options.plugin, `routes[${index}] (${r.path})`);
   return {
-    path: options.path,
+    path: r.path,
     plugin,
-    origin: compileOriginPolicy(options.origin ?? DEFAULTS.origin, where),
-    requireOrigin: options.requireOrigin ?? DEFAULTS.requireOrigin,
-    protocols: options.protocols ?? plugin.protocols ?? [],
-    maxMessageSize,
-    idleTimeout,
-    pongTimeout,
-    closeTimeout: nonNegative(options.closeTimeout, 'closeTimeout', where, DEFAULTS.closeTimeout),
-    maxBackpressure: nonNegative(options.maxBackpressure, 'maxBackpressure', where, DEFAULTS.maxBackpressure),
-    backpressurePolicy: policy,
-    compression: resolveCompression(options.compression, where),
+    origin: r.origin ?? DEFAULTS.origin,
+    requireOrigin: r.requireOrigin ?? DEFAULTS.requireOrigin,
+    protocols: r.protocols ?? plugin.protocols ?? [],
+    maxMessageSize: r.maxMessageSize ?? DEFAULTS.maxMessageSize,
+    idleTimeout: r.idleTimeout ?? DEFAULTS.idleTimeout,
+    pongTimeout: r.pongTimeout ?? DEFAULTS.pongTimeout,
+    closeTimeout: r.closeTimeout ?? DEFAULTS.closeTimeout,
+    maxBackpressure: r.maxBackpressure ?? DEFAULTS.maxBackpressure,
+    backpressurePolicy: r.backpressurePolicy ?? DEFAULTS.backpressurePolicy,
+    compression: r.compression === undefined || r.compression === false ? undefined : r.compression === true ? DEFAULT_DEFLATE : { ...DEFAULT_DEFLATE, ...(definedOnly(r.compression) as Partial<DeflateConfig>) },
   };
 }
 
-function inRange(value: unknown, name: string, where: string, lo: number, hi: number, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < lo || value > hi) {
-    throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `${where}: compression.${name} must be an integer from ${lo} to ${hi}, got ${String(value)}`);
-  }
-  return value;
-}
-
-/** Resolves the `compression` directive against the defaults. */
-function resolveCompression(value: RouteOptions['compression'], where: string): DeflateConfig | undefined {
-  if (value === undefined || value === false) return undefined;
-  if (value === true) return DEFAULT_DEFLATE;
-  if (typeof value !== 'object' || value === null) {
-    throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `${where}: compression must be true, false or an object of settings`);
-  }
-  const bool = (v: unknown, name: string, fallback: boolean): boolean => {
-    if (v === undefined) return fallback;
-    if (typeof v !== 'boolean') throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `${where}: compression.${name} must be true or false`);
-    return v;
-  };
-  const d = DEFAULT_DEFLATE;
-  return {
-    threshold: nonNegative(value.threshold, 'compression.threshold', where, d.threshold),
-    serverNoContextTakeover: bool(value.serverNoContextTakeover, 'serverNoContextTakeover', d.serverNoContextTakeover),
-    clientNoContextTakeover: bool(value.clientNoContextTakeover, 'clientNoContextTakeover', d.clientNoContextTakeover),
-    serverMaxWindowBits: inRange(value.serverMaxWindowBits, 'serverMaxWindowBits', where, 8, 15, d.serverMaxWindowBits),
-    clientMaxWindowBits: inRange(value.clientMaxWindowBits, 'clientMaxWindowBits', where, 8, 15, d.clientMaxWindowBits),
-    level: inRange(value.level, 'level', where, -1, 9, d.level),
-    memLevel: inRange(value.memLevel, 'memLevel', where, 1, 9, d.memLevel),
-  };
+/** The keys of `o` whose value is not undefined (so they do not overwrite a default). */
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** Resolved host-wide limits. */
@@ -168,12 +127,20 @@ export interface HostLimits {
   readonly shutdownDeadline: number;
 }
 
-/** Resolves host-wide limits against the defaults. */
+/** Resolves host-wide limits against the defaults; refuses bad values (and unknown keys) with WSMOD_ERR_INVALID_OPTION. */
 export function resolveLimits(options: HostOptions): HostLimits {
+  const h = valid(checkOptions(hostSchema(), options));
   return {
-    handshakeTimeout: nonNegative(options.handshakeTimeout, 'handshakeTimeout', 'host', DEFAULTS.handshakeTimeout),
-    maxConnections: nonNegative(options.maxConnections, 'maxConnections', 'host', DEFAULTS.maxConnections),
-    maxConnectionsPerIp: nonNegative(options.maxConnectionsPerIp, 'maxConnectionsPerIp', 'host', DEFAULTS.maxConnectionsPerIp),
-    shutdownDeadline: nonNegative(options.shutdownDeadline, 'shutdownDeadline', 'host', DEFAULTS.shutdownDeadline),
+    handshakeTimeout: h.handshakeTimeout ?? DEFAULTS.handshakeTimeout,
+    maxConnections: h.maxConnections ?? DEFAULTS.maxConnections,
+    maxConnectionsPerIp: h.maxConnectionsPerIp ?? DEFAULTS.maxConnectionsPerIp,
+    shutdownDeadline: h.shutdownDeadline ?? DEFAULTS.shutdownDeadline,
   };
 }
+
+// The interfaces above are what users read; the schemas are what runs. Keep their keys the same.
+type SameKeys<A, B> = [Exclude<keyof A, keyof B>, Exclude<keyof B, keyof A>] extends [never, never] ? true : false;
+const routeKeysMatch: SameKeys<RouteOptions, ReturnType<ReturnType<typeof routeSchema>['parse']>> = true;
+const hostKeysMatch: SameKeys<HostOptions, ReturnType<ReturnType<typeof hostSchema>['parse']>> = true;
+void routeKeysMatch;
+void hostKeysMatch;

@@ -1,5 +1,3 @@
-import { WsmodError } from '../errors.ts';
-
 /** A route's origin policy: the request's own origin, any origin, or a list of trusted origins. */
 export type OriginPolicy = 'same' | 'any' | readonly string[];
 
@@ -13,19 +11,6 @@ export function normalizeOrigin(origin: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Checks a policy given in configuration; returns the normalized trusted list (or the keyword). */
-export function compileOriginPolicy(policy: OriginPolicy, where: string): OriginPolicy {
-  if (policy === 'same' || policy === 'any') return policy;
-  if (!Array.isArray(policy)) {
-    throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `${where}: origin must be "same", "any" or a list of origins`);
-  }
-  return policy.map((o) => {
-    const n = typeof o === 'string' ? normalizeOrigin(o) : undefined;
-    if (n === undefined) throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `${where}: not an origin: ${JSON.stringify(o)}`);
-    return n;
-  });
 }
 
 /**

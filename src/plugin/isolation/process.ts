@@ -27,10 +27,9 @@
  *   ("process is not reading its input") and the process is terminated as above.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { isAbsolute, resolve } from 'node:path';
-import { WsmodError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import type { Plugin, Session, UpgradeDecision, UpgradeRequest } from '../api.ts';
+import { type ResolvedProcessOptions, resolveProcessOptions } from './process-options.ts';
 
 /** Options of {@link createProcessPlugin}. Sizes in bytes, durations in ms. */
 export interface ProcessPluginOptions {
@@ -67,91 +66,14 @@ export interface ProcessPlugin extends Plugin<unknown> {
 }
 
 /** The defaults of {@link ProcessPluginOptions}. */
-export const PROCESS_DEFAULTS = {
-  maxProcesses: 64,
-  killGrace: 2000,
-  maxLineLength: 1024 * 1024,
-  maxInputBuffer: 1024 * 1024,
-} as const;
+export { PROCESS_DEFAULTS } from './process-options.ts';
 
 /** Longest stderr line logged as one entry; longer output is logged in pieces of this size. */
 const MAX_STDERR_LINE = 64 * 1024;
 const NEWLINE = Buffer.from('\n');
 const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
 
-interface ResolvedOptions {
-  readonly program: string;
-  readonly args: readonly string[];
-  readonly baseDir: string;
-  readonly path: string;
-  readonly log: Logger;
-  readonly binary: boolean;
-  readonly maxProcesses: number;
-  readonly killGrace: number;
-  readonly env: Readonly<Record<string, string>>;
-  readonly optionsJson: string | undefined;
-  readonly maxLineLength: number;
-  readonly maxInputBuffer: number;
-}
-
-function count(value: unknown, name: string, fallback: number, min = 0): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `process plugin: ${name} must be a number >= ${min}, got ${String(value)}`);
-  }
-  return value;
-}
-
-function resolveOptions(opts: ProcessPluginOptions): ResolvedOptions {
-  const invalid = (msg: string): never => {
-    throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `process plugin: ${msg}`);
-  };
-  if (typeof opts !== 'object' || opts === null) invalid('options must be an object');
-  if (typeof opts.baseDir !== 'string' || opts.baseDir === '') invalid('baseDir must be a non-empty string');
-  if (typeof opts.path !== 'string') invalid('path must be a string');
-  let program: string;
-  let args: readonly string[];
-  if (typeof opts.command === 'string') {
-    if (opts.command.trim() === '') invalid('command must not be empty');
-    program = '/bin/sh';
-    args = ['-c', opts.command];
-  } else if (Array.isArray(opts.command) && opts.command.length > 0 && opts.command.every((a) => typeof a === 'string')) {
-    const [first, ...rest] = opts.command as readonly string[];
-    program = first ?? '';
-    if (program === '') invalid('command[0] (the program) must not be empty');
-    // A bare name is looked up on PATH; a relative path resolves from baseDir.
-    if (program.includes('/') && !isAbsolute(program)) program = resolve(opts.baseDir, program);
-    args = rest;
-  } else {
-    return invalid('command must be a string (run with /bin/sh -c) or a non-empty array of strings');
-  }
-  const env = opts.env ?? {};
-  for (const [k, v] of Object.entries(env)) {
-    if (k === '' || k.includes('=') || typeof v !== 'string') invalid(`env.${k} must be a string under a name without "="`);
-  }
-  let optionsJson: string | undefined;
-  if (opts.options !== undefined) {
-    try {
-      optionsJson = JSON.stringify(opts.options);
-    } catch (err) {
-      invalid(`options cannot be serialized as JSON for WSMOD_OPTIONS (${(err as Error).message})`);
-    }
-  }
-  return {
-    program,
-    args,
-    baseDir: resolve(opts.baseDir),
-    path: opts.path,
-    log: opts.log,
-    binary: opts.binary === true,
-    maxProcesses: count(opts.maxProcesses, 'maxProcesses', PROCESS_DEFAULTS.maxProcesses, 1),
-    killGrace: count(opts.killGrace, 'killGrace', PROCESS_DEFAULTS.killGrace),
-    env,
-    optionsJson,
-    maxLineLength: count(opts.maxLineLength, 'maxLineLength', PROCESS_DEFAULTS.maxLineLength, 1),
-    maxInputBuffer: count(opts.maxInputBuffer, 'maxInputBuffer', PROCESS_DEFAULTS.maxInputBuffer),
-  };
-}
+type ResolvedOptions = ResolvedProcessOptions;
 
 function headerString(v: string | readonly string[] | undefined): string | undefined {
   return v === undefined ? undefined : typeof v === 'string' ? v : v.join(', ');
@@ -525,7 +447,7 @@ function lineText(line: Buffer): string {
  * doc). Its `processes` getter reads the number of live processes.
  */
 export function createProcessPlugin(opts: ProcessPluginOptions): ProcessPlugin {
-  const o = resolveOptions(opts);
+  const o = resolveProcessOptions(opts);
   /** Runs by session id, from onOpen until both the process and the WebSocket are gone. */
   const runs = new Map<string, ProcessRun>();
   let live = 0;

@@ -3,8 +3,7 @@
 // tarball init packed into vendor/, the rest from the registry), its own tests, its type check, and
 // its installed `wsmod serve` reading its wsmod.config.yaml.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { TEMPLATE_DIR, init } from '../src/cli/init.ts';
 import { connect } from '../src/client/client.ts';
+import { childEnv, runCommand as run } from './command.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'dist', 'cli', 'wsmod.js');
@@ -56,35 +56,6 @@ async function listFiles(dir: string, base = dir): Promise<string[]> {
     else out.push(relative(base, p));
   }
   return out.sort();
-}
-
-/**
- * The environment for the scaffold's commands: without npm's per-run variables (this suite may itself
- * run under `npm test`) and without NODE_TEST_CONTEXT (else the scaffold's `node --test`, seeing itself
- * inside a test run, would skip its files).
- */
-function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!/^npm_/i.test(k) && k !== 'INIT_CWD' && k !== 'NODE_TEST_CONTEXT') env[k] = v;
-  }
-  return env;
-}
-
-/** Runs a command to completion, collecting its output; kills it after `timeout` ms. */
-function run(cmd: string, args: readonly string[], cwd: string, timeout = 120_000): Promise<{ status: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, output });
-    });
-  });
 }
 
 /** Builds dist/ when it is missing or older than src/ (`npm test` builds first, so then it is current). */
@@ -212,7 +183,7 @@ describe('wsmod init: the scaffold runs against this checkout', () => {
     assert.equal(scaffold.status, 0, `wsmod init failed:\n${scaffold.output}`);
     assert.match(scaffold.output, /next: cd .* && npm install/);
     // The user's command, as it is: wsmod from vendor/, the dev tools from the registry.
-    const r = await run('npm', ['install'], dir, 300_000);
+    const r = await run('npm', ['install'], dir);
     installOutput = r.output;
     assert.equal(r.status, 0, `npm install failed:\n${r.output}`);
     assert.ok(existsSync(join(dir, 'node_modules', 'wsmod', 'dist', 'index.js')), 'wsmod is installed');

@@ -2,42 +2,16 @@
 // a fresh project with no install-script warning but esbuild's (explained in the README), and its
 // front door is small and cheap: `import 'wsmod'` loads neither tsx (nor esbuild) nor pino.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { type CommandResult, runCommand as run } from './command.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'node_modules', '.bin');
-
-/** npm's per-run variables are left out: this suite may run under `npm test`, whose settings are not the user's. */
-function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!/^npm_/i.test(k) && k !== 'INIT_CWD' && k !== 'NODE_TEST_CONTEXT' && k !== 'NODE_OPTIONS') env[k] = v;
-  }
-  return { ...env, ...extra };
-}
-
-/** Runs a command to completion; resolves with its status and output (stdout and stderr apart). */
-function run(cmd: string, args: readonly string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}, timeout = 300_000) {
-  return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env: childEnv(extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
 
 let tmp: string;
 let tarball: string;
@@ -85,11 +59,11 @@ test("the README's export table names every entry of package.json exports, and n
 
 describe('installed into a fresh project', () => {
   let project: string;
-  let install: { status: number | null; stdout: string; stderr: string };
+  let install: CommandResult;
 
   before(async () => {
     project = join(tmp, 'consumer');
-    await run('mkdir', ['-p', project], tmp);
+    await mkdir(project);
     await writeFile(join(project, 'package.json'), `${JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }, null, 2)}\n`);
     install = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], project);
     assert.equal(install.status, 0, `npm install of the tarball failed:\n${install.stdout}\n${install.stderr}`);
@@ -146,7 +120,7 @@ register('./hooks.mjs', import.meta.url, { data: { log: process.env.RESOLVED_LOG
       const script = `${code}
         const { createRequire } = await import('node:module');
         console.log(JSON.stringify(Object.keys(createRequire(import.meta.url).cache)));`;
-      const r = await run(process.execPath, ['--import', './record.mjs', '--input-type=module', '-e', script], project, { RESOLVED_LOG: log });
+      const r = await run(process.execPath, ['--import', './record.mjs', '--input-type=module', '-e', script], project, { env: { RESOLVED_LOG: log } });
       assert.equal(r.status, 0, r.stderr);
       const required = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as string[];
       const resolved = (await readFile(log, 'utf8')).split('\n').filter((l) => l !== '');

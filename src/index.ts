@@ -1,6 +1,11 @@
 /**
  * wsmod: a WebSocket host. Services are plugins written against one small, versioned API; the host
  * runs them standalone or mounted in any Node server.
+ *
+ * This root export is the front door: what a plugin author and an embedder need, and nothing that
+ * costs a load it does not use (no TypeScript loader, no logger until one logs). The rest lives
+ * behind subpaths: `wsmod/plugin` (loading and isolation), `wsmod/client`, `wsmod/check`,
+ * `wsmod/config`, `wsmod/connection`, `wsmod/protocol` and `wsmod/log`.
  */
 export { definePlugin, definePluginFactory, PLUGIN_API_VERSION } from './plugin/api.ts';
 export type {
@@ -16,23 +21,11 @@ export type {
   UpgradeDecision,
   UpgradeRequest,
 } from './plugin/api.ts';
-export { validatePlugin } from './plugin/validate.ts';
-export { loadPlugin } from './plugin/loader.ts';
-export { createWorkerPlugin, type WorkerPluginOptions } from './plugin/isolation/worker.ts';
-export { createHost, Host } from './host/host.ts';
-export type { CloseOptions, ListenInfo } from './host/host.ts';
-export { DEFAULTS } from './host/options.ts';
+export { createHost } from './host/host.ts';
+export type { CloseOptions, Host, ListenInfo, TlsOptions } from './host/host.ts';
 export type { HostOptions, RouteOptions } from './host/options.ts';
 export type { OriginPolicy } from './host/origin.ts';
-export { Connection, ReadyState } from './connection/connection.ts';
-export type { BackpressurePolicy, ConnectionEvents, ConnectionOptions } from './connection/connection.ts';
+export type { BackpressurePolicy } from './connection/connection.ts';
+export type { Logger, LogLevel } from './log.ts';
 export { ERRORS, WsmodError, isWsmodError } from './errors.ts';
 export type { ErrorCode, ErrorDefinition } from './errors.ts';
-export { CLOSE_CODES, CloseCode, isValidCloseCode } from './protocol/close-codes.ts';
-export { createLogger } from './log.ts';
-export type { Logger, LogLevel } from './log.ts';
-export { connect, WebSocketClient } from './client/client.ts';
-export type { ClientClose, ClientMessage, ClientOptions } from './client/client.ts';
-export { clientHandshake } from './client/handshake.ts';
-export type { ClientHandshake, ClientHandshakeOptions } from './client/handshake.ts';
-export { createProcessPlugin, type ProcessPlugin, type ProcessPluginOptions } from './plugin/isolation/process.ts';

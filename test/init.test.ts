@@ -1,8 +1,9 @@
-// `wsmod init`: the scaffold's files, the refusals, and the scaffold run for real against this
-// checkout: installed (wsmod as a link to this folder), its own tests, its type check, and `wsmod serve`
-// reading its wsmod.config.yaml.
+// `wsmod init`: the scaffold's files, the refusals, and the scaffold run for real as a user would:
+// `wsmod init` (the built binary) into a fresh folder, a plain `npm install` there (wsmod from the
+// tarball init packed into vendor/, the rest from the registry), its own tests, its type check, and
+// its installed `wsmod serve` reading its wsmod.config.yaml.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,12 +13,20 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { TEMPLATE_DIR, init } from '../src/cli/init.ts';
 import { connect } from '../src/client/client.ts';
+import { childEnv, runCommand as run } from './command.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'dist', 'cli', 'wsmod.js');
 
-/** What init writes, relative to the project folder. */
+/** What init writes from the template, relative to the project folder. */
 const FILES = ['.gitignore', 'README.md', 'package.json', 'src/plugin.ts', 'test/plugin.test.ts', 'tsconfig.json', 'wsmod.config.yaml'];
+
+/** The running wsmod's version: the default scaffold carries it as vendor/wsmod-<version>.tgz. */
+const VERSION = (JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+const TARBALL = `vendor/wsmod-${VERSION}.tgz`;
+
+/** A registry spec, so tests about the template files need not pack wsmod each time. */
+const SPEC = { wsmod: '^0.1.0' } as const;
 
 const CONFIG = `listen:
   - host: 127.0.0.1
@@ -49,35 +58,6 @@ async function listFiles(dir: string, base = dir): Promise<string[]> {
   return out.sort();
 }
 
-/**
- * The environment for the scaffold's commands: without npm's per-run variables (this suite may itself
- * run under `npm test`) and without NODE_TEST_CONTEXT (else the scaffold's `node --test`, seeing itself
- * inside a test run, would skip its files).
- */
-function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!/^npm_/i.test(k) && k !== 'INIT_CWD' && k !== 'NODE_TEST_CONTEXT') env[k] = v;
-  }
-  return env;
-}
-
-/** Runs a command to completion, collecting its output; kills it after `timeout` ms. */
-function run(cmd: string, args: readonly string[], cwd: string, timeout = 120_000): Promise<{ status: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, output });
-    });
-  });
-}
-
 /** Builds dist/ when it is missing or older than src/ (`npm test` builds first, so then it is current). */
 async function ensureBuilt(): Promise<void> {
   const newest = (dir: string): number =>
@@ -94,18 +74,24 @@ async function ensureBuilt(): Promise<void> {
 }
 
 describe('wsmod init: the files', () => {
-  test('writes the template with the project name, and returns the files written', async () => {
+  test('writes the template with the project name and this wsmod packed into vendor/, and returns the files written', { timeout: 120_000 }, async () => {
+    await ensureBuilt();
     const dir = join(tmp, 'My Greeter');
     const written = await init(dir, {});
-    assert.deepEqual(written.map((f) => relative(dir, f)).sort(), FILES);
-    assert.deepEqual(await listFiles(dir), FILES);
+    assert.deepEqual(written.map((f) => relative(dir, f)).sort(), [...FILES, TARBALL].sort());
+    assert.deepEqual(await listFiles(dir), [...FILES, TARBALL].sort());
+    const packed = execFileSync('tar', ['-tzf', join(dir, TARBALL)], { encoding: 'utf8' }).split('\n');
+    for (const f of ['package/package.json', 'package/dist/index.js', 'package/dist/index.d.ts', 'package/dist/cli/wsmod.js']) {
+      assert.ok(packed.includes(f), `${f} is not in the vendored tarball`);
+    }
 
     const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as Record<string, any>;
     assert.equal(pkg['name'], 'my-greeter', 'the name comes from the folder, made a valid package name');
     assert.equal(pkg['type'], 'module');
     assert.equal(pkg['scripts']['start'], 'wsmod serve');
     assert.equal(pkg['scripts']['test'], 'node --import tsx --test test/*.test.ts');
-    assert.deepEqual(pkg['dependencies'], { wsmod: '^0.1.0' });
+    assert.deepEqual(pkg['dependencies'], { wsmod: `file:${TARBALL}` }, 'a path inside the project: the folder can move, and installs offline from wsmod');
+    assert.deepEqual(pkg['allowScripts'], { esbuild: false }, "esbuild's optional postinstall is declined, so npm install does not warn");
 
     const tsconfig = JSON.parse(await readFile(join(dir, 'tsconfig.json'), 'utf8')) as { compilerOptions: Record<string, unknown> };
     assert.equal(tsconfig.compilerOptions['strict'], true);
@@ -134,11 +120,11 @@ describe('wsmod init: the files', () => {
 
   test('--name sets the package and plugin name; an invalid name is refused', async () => {
     const dir = join(tmp, 'named');
-    await init(dir, { name: '@me/greeter' });
+    await init(dir, { name: '@me/greeter', ...SPEC });
     const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { name: string };
     assert.equal(pkg.name, '@me/greeter');
     assert.match(await readFile(join(dir, 'src', 'plugin.ts'), 'utf8'), /name: '@me\/greeter'/);
-    await assert.rejects(init(join(tmp, 'bad-name'), { name: 'Not A Name' }), /not a valid npm package name/);
+    await assert.rejects(init(join(tmp, 'bad-name'), { name: 'Not A Name', ...SPEC }), /not a valid npm package name/);
     assert.equal(existsSync(join(tmp, 'bad-name')), false, 'nothing is written when the name is refused');
   });
 
@@ -146,21 +132,32 @@ describe('wsmod init: the files', () => {
     const dir = join(tmp, 'busy');
     await mkdir(dir);
     await writeFile(join(dir, 'notes.txt'), 'mine\n');
-    await assert.rejects(init(dir, {}), (err: unknown) => err instanceof Error && /is not empty/.test(err.message) && /force/.test(err.message));
+    await assert.rejects(init(dir, SPEC), (err: unknown) => err instanceof Error && /is not empty/.test(err.message) && /force/.test(err.message));
     assert.deepEqual(await listFiles(dir), ['notes.txt'], 'nothing written on refusal');
 
-    const written = await init(dir, { force: true });
+    const written = await init(dir, { force: true, ...SPEC });
     assert.equal(written.length, FILES.length);
     assert.deepEqual(await listFiles(dir), [...FILES, 'notes.txt'].sort());
     assert.equal(await readFile(join(dir, 'notes.txt'), 'utf8'), 'mine\n', 'other files are left alone');
 
     const empty = join(tmp, 'empty');
     await mkdir(empty);
-    assert.equal((await init(empty, {})).length, FILES.length);
+    assert.equal((await init(empty, SPEC)).length, FILES.length);
 
     const file = join(tmp, 'a-file');
     await writeFile(file, '');
-    await assert.rejects(init(file, { force: true }), /not a directory/);
+    await assert.rejects(init(file, { force: true, ...SPEC }), /not a directory/);
+  });
+
+  test('--wsmod sets the dependency spec as given (escaped for JSON), and packs nothing', async () => {
+    for (const spec of ['^0.2.0', 'file:../wsmod', 'file:../a "quoted" \\ dir']) {
+      const dir = await mkdtemp(join(tmp, 'spec-'));
+      await init(dir, { wsmod: spec });
+      const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+      assert.deepEqual(pkg.dependencies, { wsmod: spec });
+      assert.equal(existsSync(join(dir, 'vendor')), false);
+    }
+    await assert.rejects(init(join(tmp, 'no-spec'), { wsmod: ' ' }), /--wsmod needs an npm dependency spec/);
   });
 
   test('the templates are published: "templates" is in package.json files, and npm packs every template file', async () => {
@@ -176,22 +173,32 @@ describe('wsmod init: the files', () => {
 describe('wsmod init: the scaffold runs against this checkout', () => {
   let dir: string;
 
+  let installOutput: string;
+
   before(async () => {
     await ensureBuilt();
-    dir = join(tmp, 'runnable');
-    await init(dir, { name: 'hello-plugin' });
-    // wsmod from this folder (npm links it); the dev tools (tsx, typescript, @types/node) from the
-    // cache when it has them. No install scripts: they are not needed, and wsmod's would rebuild dist/.
-    const r = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', '--loglevel=error', ROOT], dir, 300_000);
+    const fresh = await mkdtemp(join(tmp, 'fresh-'));
+    dir = join(fresh, 'hello-plugin');
+    const scaffold = await run(process.execPath, [CLI, 'init', dir], fresh);
+    assert.equal(scaffold.status, 0, `wsmod init failed:\n${scaffold.output}`);
+    assert.match(scaffold.output, /next: cd .* && npm install/);
+    // The user's command, as it is: wsmod from vendor/, the dev tools from the registry.
+    const r = await run('npm', ['install'], dir);
+    installOutput = r.output;
     assert.equal(r.status, 0, `npm install failed:\n${r.output}`);
     assert.ok(existsSync(join(dir, 'node_modules', 'wsmod', 'dist', 'index.js')), 'wsmod is installed');
+  });
+
+  test('npm install printed no warning (no install-script notice, no engine mismatch)', () => {
+    assert.doesNotMatch(installOutput, /npm warn/i, installOutput);
   });
 
   test("the scaffold's own tests pass (npm test)", { timeout: 180_000 }, async () => {
     const r = await run('npm', ['test'], dir);
     assert.equal(r.status, 0, `npm test in the scaffold failed:\n${r.output}`);
-    assert.match(r.output, /# pass [1-9]/);
-    assert.match(r.output, /# fail 0/);
+    // node:test's summary: `# pass 3` (TAP, Node 20's default when piped) or `ℹ pass 3` (spec, Node 24's).
+    assert.match(r.output, /^(?:#|ℹ) pass [1-9]/m);
+    assert.match(r.output, /^(?:#|ℹ) fail 0$/m);
   });
 
   test('the scaffold type-checks against the published types (npm run typecheck)', { timeout: 180_000 }, async () => {
@@ -205,7 +212,9 @@ describe('wsmod init: the scaffold runs against this checkout', () => {
     assert.match(config, /port: 8080/);
     await writeFile(configFile, config.replace('port: 8080', 'port: 0'));
 
-    const child = spawn(process.execPath, [CLI, 'serve'], { cwd: dir, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    // The project's own wsmod (the installed copy, what `npx wsmod serve` runs), not this checkout's.
+    const installedCli = join(dir, 'node_modules', 'wsmod', 'dist', 'cli', 'wsmod.js');
+    const child = spawn(process.execPath, [installedCli, 'serve'], { cwd: dir, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
       child.on('exit', (code, signal) => resolve({ code, signal })),
     );

@@ -61,8 +61,9 @@ program
   .argument('<dir>', 'directory to create (must be empty unless --force)')
   .option('--name <name>', 'package name (default: the directory name)')
   .option('--force', 'write into a non-empty directory', false)
-  .action(async (dir: string, opts: { name?: string; force: boolean }) => {
-    const files = await init(dir, { ...(opts.name === undefined ? {} : { name: opts.name }), force: opts.force });
+  .option('--wsmod <spec>', 'npm spec to depend on wsmod by (default: this wsmod, packed into vendor/)')
+  .action(async (dir: string, opts: { name?: string; force: boolean; wsmod?: string }) => {
+    const files = await init(dir, { name: opts.name, force: opts.force, wsmod: opts.wsmod });
     process.stdout.write(`created ${files.length} files in ${dir}:\n${files.map((f) => `  ${f}`).join('\n')}\n\nnext: cd ${dir} && npm install && npm test && npx wsmod serve\n`);
   });
 

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { connect, createHost, createLogger, isWsmodError, loadPlugin } from 'wsmod';
+import { createHost, isWsmodError } from 'wsmod';
+import { connect } from 'wsmod/client';
+import { createLogger } from 'wsmod/log';
+import { loadPlugin } from 'wsmod/plugin';
 
 /** The project folder: the plugin path is resolved from here, as wsmod.config.yaml does. */
 const baseDir = fileURLToPath(new URL('..', import.meta.url));

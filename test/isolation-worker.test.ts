@@ -418,8 +418,11 @@ describe('worker isolation: loading and shutdown', () => {
 
   test("a worker inherits the host's Node options except those about the main program", () => {
     assert.deepEqual(
-      workerExecArgv(['--import', 'tsx', '--input-type=module', '-e', 'code', '--enable-source-maps', '--test-reporter', 'tap', '--test', '--conditions=dev']),
-      ['--import', 'tsx', '--enable-source-maps', '--conditions=dev'],
+      workerExecArgv([
+        '--import', 'tsx', '--input-type=module', '-e', 'code', '--enable-source-maps', '--test-reporter', 'tap', '--test',
+        '--conditions=dev', '--stack-trace-limit=10', '--node-snapshot', '-r', 'x.cjs', '--experimental-vm-modules',
+      ]),
+      ['--import', 'tsx', '--enable-source-maps', '--conditions=dev', '-r', 'x.cjs', '--experimental-vm-modules'],
     );
   });
 

@@ -149,21 +149,29 @@ function startWorker(boot: WorkerBoot): Worker {
   return new Worker(bootstrap, { ...options, eval: true });
 }
 
-/** Options about the main program, which must not reach a worker (`--input-type` breaks its entry). */
-const ENTRY_FLAGS = /^(?:-e|--eval|-p|--print|-c|--check|-i|--interactive|--input-type|--test|--test-[a-z-]+|--watch|--watch-[a-z-]+)$/;
-const ENTRY_FLAGS_WITH_VALUE = /^(?:-e|--eval|-p|--print|--input-type|--test-(?:reporter|reporter-destination|name-pattern|skip-pattern|concurrency|timeout|shard)|--watch-path)$/;
+/**
+ * Node options a plugin worker inherits: those that change how modules load and run (loaders,
+ * conditions, source maps, experimental features, warnings). Everything else stays with the main
+ * thread: options about its entry (`--input-type`, `--test`, `-e`...) break a worker's entry, and
+ * Node 24 under `--test` lists every default in execArgv, some of which a Worker refuses.
+ */
+const INHERITED = /^(?:--import|--require|-r|--loader|--experimental-loader|--conditions|-C|--enable-source-maps|--no-warnings|--no-deprecation|--disable-warning|--(?:no-)?experimental-[a-z0-9-]+)$/;
+/** The inherited options that take their value as the next argument when not written `--flag=value`. */
+const INHERITED_WITH_VALUE = /^(?:--import|--require|-r|--loader|--experimental-loader|--conditions|-C|--disable-warning)$/;
 
-/** @internal The host process's Node options (loaders, conditions, source maps...) minus those about its entry. */
+/** @internal The host process's Node options a worker needs (see {@link INHERITED}). */
 export function workerExecArgv(execArgv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < execArgv.length; i++) {
     const arg = execArgv[i]!;
     const flag = arg.split('=', 1)[0]!;
-    if (!ENTRY_FLAGS.test(flag)) {
+    const takesNext = !arg.includes('=') && INHERITED_WITH_VALUE.test(flag);
+    if (INHERITED.test(flag)) {
       out.push(arg);
-      continue;
+      if (takesNext && i + 1 < execArgv.length) out.push(execArgv[++i]!);
+    } else if (!arg.includes('=') && /^(?:-e|--eval|-p|--print|--input-type|--test-[a-z-]+|--watch-path)$/.test(flag)) {
+      i++; // an option of the main program with its value as the next argument
     }
-    if (!arg.includes('=') && ENTRY_FLAGS_WITH_VALUE.test(flag)) i++;
   }
   return out;
 }

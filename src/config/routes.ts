@@ -8,6 +8,7 @@ import { type ProcessPluginOptions, createProcessPlugin } from '../plugin/isolat
 import { processDirectives, programProblem } from '../plugin/isolation/process-options.ts';
 import { createWorkerPlugin } from '../plugin/isolation/worker.ts';
 import { loadPlugin } from '../plugin/loader.ts';
+import { shutdownUnserved } from '../plugin/runtime.ts';
 import type { LoadedConfig } from './load.ts';
 import type { RouteConfig } from './schema.ts';
 
@@ -26,7 +27,7 @@ export async function buildRoutes(loaded: LoadedConfig, log: Logger): Promise<Ro
       built.push({ ...directives(route), plugin: await pluginFor(route, loaded.baseDir, log) });
     }
   } catch (err) {
-    await Promise.allSettled(built.map((r) => r.plugin.onShutdown?.()));
+    await shutdownUnserved(built.map((r) => r.plugin), log);
     throw err;
   }
   return built;

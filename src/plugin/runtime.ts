@@ -413,3 +413,11 @@ function rejectDecision(status: number = ERRORS.WSMOD_ERR_UPGRADE_REJECTED.statu
     reason: reason ?? ERRORS.WSMOD_ERR_UPGRADE_REJECTED.message,
   }) as unknown as UpgradeDecision;
 }
+
+/**
+ * Runs `onShutdown` of plugins that were built but never served (a configuration refused as a whole,
+ * `--check-config`), each through a runtime of its own: failures are logged, never thrown.
+ */
+export async function shutdownUnserved(plugins: Iterable<Plugin<unknown>>, log: Logger, timeout = 10_000): Promise<void> {
+  await Promise.all([...new Set(plugins)].map((plugin) => new PluginRuntime(plugin, log).shutdown(timeout)));
+}

@@ -18,7 +18,7 @@ import {
 import { type HostLimits, type HostOptions, type Route, type RouteOptions, DEFAULTS, resolveLimits, resolveRoute } from './options.ts';
 import { checkOrigin } from './origin.ts';
 import { parseExtensions } from '../protocol/extensions.ts';
-import { DeflateCodec, type DeflateParams, negotiateDeflate } from '../protocol/permessage-deflate.ts';
+import { DeflateCodec, type DeflateParams, ZlibPool, negotiateDeflate } from '../protocol/permessage-deflate.ts';
 import { HostSession } from './session.ts';
 
 /** Options of {@link Host.close}. */
@@ -86,6 +86,8 @@ export class Host {
   #allEnded: (() => void) | undefined;
   readonly #servers: Server[] = [];
   readonly #owned = new Set<Server>();
+  /** zlib jobs cap and idle streams shared by this host's compressed sessions; its counters are read-only. */
+  readonly zlibPool = new ZlibPool();
 
   constructor(options: HostOptions) {
     if (typeof options !== 'object' || options === null || !Array.isArray(options.routes)) {
@@ -427,7 +429,7 @@ export class Host {
         protocol,
         extensions: deflate?.response ?? '',
         data: init.data,
-        deflate: deflate === undefined ? undefined : new DeflateCodec(deflate.params, 'server', route.compression),
+        deflate: deflate === undefined ? undefined : new DeflateCodec(deflate.params, 'server', route.compression, this.zlibPool),
       },
       route,
       socket,

@@ -1,11 +1,13 @@
 // The connection engine without sockets: a Connection over an in-memory duplex pair, frames as hex,
 // keepalive and the closing deadline on fake timers (node:test's mock.timers). Covers keepalive,
 // the closing handshake, backpressure and onDrain, write coalescing, protocol errors and their close
-// codes, fragmented messages and maxMessageSize.
+// codes, fragmented messages, maxMessageSize, and permessage-deflate with a ZlibPool of the test's own.
 import assert from 'node:assert/strict';
 import { Duplex } from 'node:stream';
 import { describe, test, type TestContext } from 'node:test';
+import { constants, deflateRawSync } from 'node:zlib';
 import { type ErrorCode, WsmodError } from '../errors.ts';
+import { DEFAULT_DEFLATE, DeflateCodec, type DeflateParams, ZlibPool } from '../protocol/permessage-deflate.ts';
 import { Connection, type ConnectionOptions, ReadyState, type SendResult } from './connection.ts';
 
 // ---------------------------------------------------------------------------------------------------
@@ -108,6 +110,15 @@ function masked(hex: string): Buffer {
 /** Lets streams and microtasks run (setImmediate is never faked here). */
 async function settle(rounds = 3): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Waits, turn by turn, until `predicate` holds (zlib finishes on its own thread, in no set number of turns). */
+async function turnsUntil(predicate: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 100_000; i++) {
+    if (predicate()) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  assert.fail(`never happened: ${what}`);
 }
 
 interface Closed {
@@ -568,5 +579,46 @@ describe('write coalescing', () => {
     assert.equal(wire.subarray(0, 7).toString('hex'), norm(`81 05 ${txt('small')}`));
     assert.equal(wire.subarray(7, 11).toString('hex'), norm('82 7f 0000'), 'a 64-bit length follows');
     assert.equal(wire.length, 7 + 10 + big.length);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// permessage-deflate (RFC 7692) with a pool of the test's own
+// ---------------------------------------------------------------------------------------------------
+
+describe('permessage-deflate', () => {
+  const NO_TAKEOVER: DeflateParams = { serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 15, clientMaxWindowBits: 15 };
+  /** A compressed message payload as a client without context takeover sends it (the tail removed). */
+  const compressed = (data: Buffer): Buffer => deflateRawSync(data, { finishFlush: constants.Z_SYNC_FLUSH }).subarray(0, -4);
+
+  test('a plain message behind a compressed one waits its turn; both run through the given pool', async () => {
+    const pool = new ZlibPool({ maxJobs: 1 });
+    const c = open({ deflate: new DeflateCodec(NO_TAKEOVER, 'server', DEFAULT_DEFLATE, pool) });
+    const big = Buffer.from('compressible '.repeat(100));
+    const z = compressed(big);
+    assert.ok(z.length < 126);
+    // RFC 7692 §6: RSV1 marks the first frame of a compressed message.
+    await c.send(Buffer.concat([masked(`c1 ${z.length.toString(16).padStart(2, '0')} ${z.toString('hex')}`), masked(`81 05 ${txt('plain')}`)]));
+    await turnsUntil(() => c.messages.length === 2, 'both messages');
+    assert.deepEqual(
+      c.messages.map((m) => m.data),
+      [big.toString(), 'plain'],
+      'the plain message did not overtake the one being inflated',
+    );
+    assert.equal(pool.completed, 1, 'the inflate ran in the pool given to the codec');
+    c.conn.terminate();
+  });
+
+  test('a message that inflates beyond maxMessageSize is 1009', async () => {
+    const pool = new ZlibPool();
+    const c = open({ maxMessageSize: 1000, deflate: new DeflateCodec(NO_TAKEOVER, 'server', DEFAULT_DEFLATE, pool) });
+    const z = compressed(Buffer.alloc(1001, 0x61));
+    await c.send(masked(`c1 ${z.length.toString(16).padStart(2, '0')} ${z.toString('hex')}`));
+    await turnsUntil(() => c.wire() !== '', 'the close frame');
+    assert.deepEqual(c.messages, []);
+    assert.equal(c.take(), norm('88 02 03f1'));
+    c.peer.end();
+    await settle();
+    assert.deepEqual(c.closes, [{ code: 1009, reason: '', error: 'WSMOD_ERR_MESSAGE_TOO_BIG' }]);
   });
 });

@@ -292,7 +292,7 @@ export class ZlibPool {
 export const defaultZlibPool = new ZlibPool();
 
 /** How a deflate stream is created; streams with equal settings are interchangeable. */
-interface DeflateSettings {
+export interface DeflateSettings {
   readonly windowBits: number;
   readonly level: number;
   readonly memLevel: number;

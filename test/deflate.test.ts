@@ -1,6 +1,6 @@
 // permessage-deflate (RFC 7692) against real hosts: negotiation seen by the `ws` client, echo through
 // compression with and without context takeover, the threshold and the RSV rules on the raw wire, a
-// malformed offer, a deflate bomb, ordering across many connections under the process-wide zlib cap,
+// malformed offer, a deflate bomb, ordering across many connections under the host's zlib job cap,
 // and interoperability with python3-websockets (Debian, /usr/bin/python3, test/peers/python_client.py).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -18,7 +18,6 @@ import { definePlugin } from '../src/plugin/api.ts';
 import { encodeFrame } from '../src/protocol/frame-serializer.ts';
 import { ZLIB_CONCURRENCY } from '../src/protocol/permessage-deflate.ts';
 import { type RawClient, closeCodeOf, echoPlugin, handshakeLines, parseServerFrames, rawClient, rawRequest, startHost, until } from './helpers.ts';
-import { watchZlibJobs } from './zlib-jobs.ts';
 
 const TEXT = 0x1;
 const BINARY = 0x2;
@@ -673,10 +672,10 @@ describe('ordering under concurrent compression', () => {
   }
 
   test(`${CONNECTIONS} raw clients sending compressed and plain messages: order kept, the zlib cap reached and never passed`, async () => {
-    // Server-side zlib jobs in flight, counted on the stream prototypes (this test's client side uses
-    // zlib's synchronous API only, which never calls flush()).
-    const jobs = watchZlibJobs();
+    // Server-side zlib jobs, counted by the host's own pool (this test's client side uses zlib's
+    // synchronous API only).
     const t = await startHost(ROUTES);
+    const jobs = t.host.zlibPool;
     try {
       const clients = await Promise.all(Array.from({ length: CONNECTIONS }, () => deflateClient(t.port, '/z')));
       await Promise.all(
@@ -701,11 +700,14 @@ describe('ordering under concurrent compression', () => {
           assert.equal(await serverCloseCode(c), 1000);
         }),
       );
+      assert.equal(jobs.maxJobs, ZLIB_CONCURRENCY, 'a host caps zlib jobs at ZLIB_CONCURRENCY');
       assert.ok(jobs.peak <= ZLIB_CONCURRENCY, `peak ${jobs.peak} zlib jobs in flight (cap ${ZLIB_CONCURRENCY})`);
       assert.equal(jobs.peak, ZLIB_CONCURRENCY, 'the cap was reached: connections waited for a slot');
-      assert.equal(jobs.inFlight, 0);
+      // Every compressed message (half of them) was inflated once, and every echo of 1 KiB or more deflated.
+      assert.equal(jobs.completed, CONNECTIONS * MESSAGES, 'every zlib job ran through the host pool');
+      assert.equal(jobs.running, 0);
+      assert.equal(jobs.waiting, 0);
     } finally {
-      jobs.restore();
       await t.close();
     }
   });

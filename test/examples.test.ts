@@ -207,33 +207,39 @@ describe('examples/dumb-increment.ts', () => {
     }
   });
 
-  test('reset\\n with the ws client, and no send after the client closes', async () => {
+  test('reset\\n with the ws client, and no send after the client closes', async (tc) => {
     const { plugin, record } = spied(await load(DUMB_INCREMENT, '/dumb'));
     const t = await startHost([{ path: '/dumb', plugin }]);
+    // The plugin's interval runs on fake time: each counter is sent when the test moves time on.
+    tc.mock.timers.enable({ apis: ['setInterval'] });
     try {
       const a = await wsPeer(`${t.base}/dumb`, [PROTOCOL]);
+      const next = () => {
+        tc.mock.timers.tick(50);
+        return a.next();
+      };
       assert.equal(a.ws.protocol, PROTOCOL);
-      const first = await a.next();
+      const first = await next();
       assert.deepEqual([first.isBinary, first.data.toString()], [false, '0']);
-      assert.equal((await a.next()).data.toString(), '1');
+      assert.equal((await next()).data.toString(), '1');
       a.ws.send('reset\n');
       let n = 1;
       for (let i = 0; i < 1000; i++) {
-        const v = Number((await a.next()).data.toString());
+        const v = Number((await next()).data.toString());
         if (v !== n + 1) {
           assert.equal(v, 0);
           break;
         }
         n = v;
       }
-      assert.equal(Number((await a.next()).data.toString()), 1);
+      assert.equal(Number((await next()).data.toString()), 1);
       assert.equal(await a.close(), 1000);
       await until(() => record.closes === 1, 5000, 'onClose');
       assert.equal(record.timersLeftAfterClose, 0, 'onClose left the timer in session.data');
       assert.equal(t.host.connections, 0);
-      // Let several ticks of the interval pass: a timer that was not cleared would send (and be counted).
+      // Many periods of the interval: a timer that was not cleared would send (and be counted).
       const sendsAtClose = record.sends;
-      await new Promise((r) => setTimeout(r, 300));
+      tc.mock.timers.tick(60_000);
       assert.equal(record.sendsAfterClose, 0, 'the timer kept sending after onClose');
       assert.equal(record.sends, sendsAtClose);
       assert.deepEqual(problems(t.log), []);
@@ -242,31 +248,37 @@ describe('examples/dumb-increment.ts', () => {
     }
   });
 
-  test('host shutdown: sessions get 1001, their timers stop, onShutdown runs cleanly', async () => {
+  test('host shutdown: sessions get 1001, their timers stop, onShutdown runs cleanly', async (tc) => {
     const { plugin, record } = spied(await load(DUMB_INCREMENT, '/dumb'));
     const t = await startHost([{ path: '/dumb', plugin }]);
+    // The plugin's interval runs on fake time (see above).
+    tc.mock.timers.enable({ apis: ['setInterval'] });
     const c = await connect(`${t.base}/dumb`, { protocols: [PROTOCOL] });
+    tc.mock.timers.tick(50);
     assert.equal(await nextCount(c), 0);
     await t.close();
     assert.equal((await c.closed).code, 1001);
     assert.equal(record.closes, 1);
     assert.equal(record.timersLeftAfterClose, 0);
-    await new Promise((r) => setTimeout(r, 300));
+    tc.mock.timers.tick(60_000);
     assert.equal(record.sendsAfterClose, 0);
     assert.deepEqual(problems(t.log), []);
   });
 
-  test('onShutdown clears timers that are still running', async () => {
+  test('onShutdown clears timers that are still running', async (t) => {
     const plugin = await load(DUMB_INCREMENT, '/dumb');
     let sends = 0;
-    // A session the host never closes (no onClose): only onShutdown can stop its timer.
+    // A session the host never closes (no onClose): only onShutdown can stop its timer. The plugin's
+    // interval runs on fake time, so "no send after onShutdown" is checked over many periods at once.
+    t.mock.timers.enable({ apis: ['setInterval'] });
     const session = { id: 'fake', data: { n: 0 }, send: () => (sends++, 'sent' as const) } as unknown as Session<unknown>;
     await plugin.onOpen!(session);
     try {
-      await until(() => sends > 0, 5000, 'the first counter');
+      t.mock.timers.tick(1000);
+      assert.ok(sends > 0, 'the counter runs');
       await plugin.onShutdown!();
       const atShutdown = sends;
-      await new Promise((r) => setTimeout(r, 300));
+      t.mock.timers.tick(60_000);
       assert.equal(sends, atShutdown, 'a timer kept running after onShutdown');
     } finally {
       // Should the plugin leak it, stop the timer here so this test fails instead of hanging.

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, mock, test } from 'node:test';
 import WebSocket from 'ws';
 import { ERRORS, isWsmodError } from '../src/errors.ts';
 import { createHost } from '../src/host/host.ts';
 import type { RouteOptions } from '../src/host/options.ts';
 import { definePlugin } from '../src/plugin/api.ts';
-import { echoPlugin, handshakeLines, memoryLogger, rawRequest, startHost } from './helpers.ts';
+import { echoPlugin, handshakeLines, memoryLogger, rawClient, rawRequest, startHost, until } from './helpers.ts';
 
 const reasonOf = (code: keyof typeof ERRORS) => ERRORS[code].message;
 
@@ -243,7 +243,7 @@ describe('limits', () => {
       closing.close();
       await new Promise((resolve) => closing.once('close', resolve));
       // The slot is free again once the session ended.
-      for (let i = 0; i < 50 && t.host.connections > 1; i++) await new Promise((r) => setTimeout(r, 20));
+      await until(() => t.host.connections === 1, 5000, 'the closed session to end');
       assert.equal((await rawRequest(t.port, handshakeLines(t.port))).status, 101);
     } finally {
       for (const ws of open) ws.terminate();
@@ -262,21 +262,52 @@ describe('limits', () => {
     }
   });
 
-  test('a handshake the plugin does not decide within handshakeTimeout is refused and its slot freed', async () => {
+  test('a handshake the plugin does not decide within handshakeTimeout holds its slot until then, is refused, and frees it', async () => {
+    let upgradeAsked: () => void = () => {};
+    const asked = new Promise<void>((resolve) => (upgradeAsked = resolve));
+    let decideLate: (() => void) | undefined;
     const slow = definePlugin({
       name: 'slow',
       apiVersion: 1,
-      onUpgrade: (req) => new Promise((resolve) => setTimeout(() => resolve(req.accept()), 2000)),
+      onUpgrade: (req) =>
+        new Promise((resolve) => {
+          decideLate = () => resolve(req.accept());
+          upgradeAsked();
+        }),
       onMessage() {},
     });
-    const t = await startHost([{ path: '/slow', plugin: slow }], { handshakeTimeout: 200, maxConnections: 1 });
+    const HANDSHAKE_TIMEOUT = 10_000;
+    const t = await startHost(
+      [
+        { path: '/slow', plugin: slow },
+        { path: '/echo', plugin: echoPlugin },
+      ],
+      { handshakeTimeout: HANDSHAKE_TIMEOUT, maxConnections: 1 },
+    );
+    // The handshake deadline runs on fake time: the test decides when it passes.
+    mock.timers.enable({ apis: ['setTimeout'] });
     try {
-      const r = await rawRequest(t.port, handshakeLines(t.port, '/slow'));
-      assert.equal(r.status, 408);
-      const again = await rawRequest(t.port, handshakeLines(t.port, '/nope'));
-      assert.equal(again.status, 404, 'the timed-out handshake no longer counts against maxConnections');
+      const timedOut = rawRequest(t.port, handshakeLines(t.port, '/slow'));
+      await asked;
+      // Both requests reach a real route, so only the limit can tell them apart.
+      const meanwhile = await rawRequest(t.port, handshakeLines(t.port, '/echo'));
+      assert.equal(meanwhile.status, 503, 'the undecided handshake holds the only slot');
+      assert.ok(meanwhile.body.startsWith(reasonOf('WSMOD_ERR_MAX_CONNECTIONS')));
+      mock.timers.tick(HANDSHAKE_TIMEOUT);
+      assert.equal((await timedOut).status, 408);
+      // A decision after the deadline changes nothing, and frees nothing a second time.
+      decideLate!();
+      const again = await rawClient(t.port, '/echo');
+      assert.match(again.response, /^HTTP\/1\.1 101 /, 'the timed-out handshake no longer counts against maxConnections');
+      // The session now holds the slot: had the late decision freed it a second time, this would pass.
+      assert.equal((await rawRequest(t.port, handshakeLines(t.port, '/echo'))).status, 503);
+      again.socket.destroy();
     } finally {
+      // Should an assertion fail first, the handshake must not be left waiting on a fake deadline.
+      decideLate?.();
+      mock.timers.reset();
       await t.close();
     }
   });
+
 });

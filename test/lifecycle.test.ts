@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { describe, test } from 'node:test';
+import { describe, mock, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { createHost } from '../src/host/host.ts';
@@ -18,6 +18,22 @@ function open(url: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
+  });
+}
+
+/** Resolves at the `count`th ping from the server; rejects if the connection closes first. */
+function pings(ws: WebSocket, count: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = 0;
+    const onClose = (code: number) => reject(new Error(`closed (${code}) after ${seen} pings, waiting for ${count}`));
+    const onPing = () => {
+      if (++seen < count) return;
+      ws.off('ping', onPing);
+      ws.off('close', onClose);
+      resolve();
+    };
+    ws.on('ping', onPing);
+    ws.once('close', onClose);
   });
 }
 
@@ -45,10 +61,9 @@ describe('keepalive', () => {
     const t = await startHost([{ path: '/echo', plugin: echoPlugin, idleTimeout: 100, pongTimeout: 100 }]);
     try {
       const ws = await open(`${t.base}/echo`);
-      let pings = 0;
-      ws.on('ping', () => pings++);
-      await new Promise((r) => setTimeout(r, 1500));
-      assert.ok(pings >= 2, `pinged while idle (${pings})`);
+      // ws answers every ping. A third ping means the connection outlived two pong deadlines: a server
+      // that did not count the pongs would have closed it after the first (the wait fails on 'close').
+      await pings(ws, 3);
       assert.equal(ws.readyState, WebSocket.OPEN);
       ws.send('alive');
       const [data] = (await once(ws, 'message')) as [Buffer];
@@ -151,12 +166,14 @@ describe('plugin failures', () => {
   });
 
   test('an async onOpen settles before the first onMessage', async () => {
+    let openDone: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (openDone = resolve));
     const slowOpen = definePlugin<{ ready: boolean }>({
       name: 'slow-open',
       apiVersion: 1,
       async onOpen(session) {
         session.data = { ready: false };
-        await new Promise((r) => setTimeout(r, 100));
+        await gate;
         session.data.ready = true;
       },
       onMessage(session) {
@@ -166,8 +183,14 @@ describe('plugin failures', () => {
     const t = await startHost([{ path: '/slow', plugin: slowOpen }]);
     try {
       const ws = await open(`${t.base}/slow`);
-      ws.send('now');
-      const [data] = (await once(ws, 'message')) as [Buffer];
+      const reply = once(ws, 'message') as Promise<[Buffer]>;
+      // onOpen finishes only once the message is in the server's receive buffer (loopback delivers it
+      // within the write) and the event loop has polled since: a host that read before onOpen settled
+      // would already have called onMessage.
+      await new Promise<void>((resolve, reject) => ws.send('now', (err) => (err ? reject(err) : resolve())));
+      for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+      openDone();
+      const [data] = await reply;
       assert.equal(data.toString(), 'ready');
       ws.close();
     } finally {
@@ -368,14 +391,28 @@ describe('graceful shutdown', () => {
     assert.ok(t.log.entries.some((e) => e.level === 'warn' && /onShutdown/.test(e.msg ?? '')));
   });
 
-  test('a client that ignores the close is destroyed at the deadline', async () => {
-    const t = await startHost();
+  test('a client that ignores the close is destroyed at the deadline', { timeout: 30_000 }, async () => {
+    // closeTimeout far beyond the deadline: only the shutdown deadline can end this connection.
+    const t = await startHost([{ path: '/echo', plugin: echoPlugin, closeTimeout: 600_000 }]);
     const c = await rawClient(t.port);
-    const started = Date.now();
-    await t.host.close({ deadline: 300 });
-    const frames = parseServerFrames(await c.closed());
-    assert.equal(closeCodeOf(frames[0]!.payload), 1001);
-    assert.ok(Date.now() - started < 5000);
+    let gone = false;
+    void c.closed().then(() => (gone = true));
+    const closeFrame = once(c.socket, 'data');
+    // The deadline runs on fake time: it passes when the test says so.
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const stopping = t.host.close({ deadline: 300 });
+      const [bytes] = (await closeFrame) as [Buffer];
+      assert.equal(closeCodeOf(parseServerFrames(bytes)[0]!.payload), 1001);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(gone, false, 'the client is still connected before the deadline');
+      mock.timers.tick(300);
+      await c.closed();
+      await stopping;
+      assert.ok(t.log.entries.some((e) => e.level === 'warn' && /deadline/.test(e.msg ?? '')), 'the forced end is logged');
+    } finally {
+      mock.timers.reset();
+    }
   });
 
   test('wsmod serve shuts down gracefully on SIGTERM: open clients receive 1001, exit status 0', async () => {

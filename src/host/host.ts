@@ -19,7 +19,7 @@ import {
 import { type HostLimits, type HostOptions, type Route, type RouteOptions, DEFAULTS, resolveLimits, resolveRoute } from './options.ts';
 import { checkOrigin } from './origin.ts';
 import { parseExtensions } from '../protocol/extensions.ts';
-import { DeflateCodec, type DeflateParams, negotiateDeflate } from '../protocol/permessage-deflate.ts';
+import { DeflateCodec, type DeflateParams, ZlibPool, negotiateDeflate } from '../protocol/permessage-deflate.ts';
 import { HostSession } from './session.ts';
 
 /** Options of {@link Host.close}. */
@@ -79,6 +79,8 @@ export class Host {
   #allEnded: (() => void) | undefined;
   readonly #servers: Server[] = [];
   readonly #owned = new Set<Server>();
+  /** zlib jobs cap and idle streams shared by this host's compressed sessions; its counters are read-only. */
+  readonly zlibPool = new ZlibPool();
 
   constructor(options: HostOptions) {
     if (typeof options !== 'object' || options === null || !Array.isArray(options.routes)) {
@@ -399,7 +401,7 @@ export class Host {
       protocol,
       extensions: deflate?.response ?? '',
     };
-    const codec = deflate === undefined ? undefined : new DeflateCodec(deflate.params, 'server', route.compression);
+    const codec = deflate === undefined ? undefined : new DeflateCodec(deflate.params, 'server', route.compression, this.zlibPool);
     this.#pluginSessions.set(route.plugin, (this.#pluginSessions.get(route.plugin) ?? 0) + 1);
     const session = new HostSession(info, verdict.data, codec, route, this.#runtime(route.plugin), socket, head, this.#log, (s) =>
       this.#ended(s, ip, route.plugin),

@@ -1,7 +1,7 @@
 // permessage-deflate (RFC 7692), without a network: the Sec-WebSocket-Extensions parser, every path of
 // the server's negotiation and the client's check of a response, and the codec (round trips in both
 // roles with and without context takeover, window sizes checked by decoding the DEFLATE stream
-// independently, invalid data, the inflate limit against a deflate bomb, the process-wide zlib cap).
+// independently, invalid data, the inflate limit against a deflate bomb, the zlib pool and its job cap).
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -10,7 +10,6 @@ import { runInNewContext } from 'node:vm';
 import zlib from 'node:zlib';
 import { WsmodError } from '../errors.ts';
 import { type ExtensionOffer, formatExtension, parseExtensions } from './extensions.ts';
-import { watchZlibJobs } from '../../test/zlib-jobs.ts';
 import {
   DEFAULT_DEFLATE,
   type DeflateConfig,
@@ -18,6 +17,8 @@ import {
   DeflateCodec,
   PERMESSAGE_DEFLATE,
   ZLIB_CONCURRENCY,
+  ZlibPool,
+  defaultZlibPool,
   acceptDeflateResponse,
   deflateOffer,
   negotiateDeflate,
@@ -815,34 +816,96 @@ describe('DeflateCodec', () => {
     assert.equal(new DeflateCodec(params(), 'server', { ...DEFAULT_DEFLATE, threshold: 7 }).threshold, 7);
   });
 
-  test(`at most ZLIB_CONCURRENCY (${ZLIB_CONCURRENCY}) zlib jobs run at once, process-wide, and every job completes`, async () => {
-    // Count flushes in flight: each job is one write + one flush on its zlib stream.
-    const zlibJobs = watchZlibJobs();
-    try {
-      const data = text(200_000);
-      const compressed = deflateMessage(data);
-      const jobs: Array<Promise<Buffer>> = [];
-      const codecs: DeflateCodec[] = [];
-      for (let i = 0; i < 120; i++) {
-        const codec = new DeflateCodec(i % 3 === 0 ? params() : params({ serverNoContextTakeover: true, clientNoContextTakeover: true }), 'server');
-        codecs.push(codec);
-        jobs.push(i % 2 === 0 ? codec.compress(data) : codec.decompress(compressed, data.length));
-        // A job that fails must release its slot too.
-        if (i % 10 === 0) jobs.push(codec.decompress(Buffer.from([0xff]), 10).catch(() => Buffer.alloc(0)));
-      }
-      const results = await Promise.all(jobs);
-      assert.equal(results.length, 132);
-      assert.ok(zlibJobs.peak <= ZLIB_CONCURRENCY, `peak ${zlibJobs.peak} zlib jobs in flight`);
-      assert.equal(zlibJobs.peak, ZLIB_CONCURRENCY, 'the cap was reached (the test exercises it)');
-      assert.equal(zlibJobs.inFlight, 0);
-      for (const c of codecs) c.close();
-    } finally {
-      zlibJobs.restore();
+  test(`a pool runs at most ZLIB_CONCURRENCY (${ZLIB_CONCURRENCY}) zlib jobs at once by default, and every job completes`, async () => {
+    const pool = new ZlibPool();
+    assert.equal(pool.maxJobs, ZLIB_CONCURRENCY);
+    const defaultBefore = defaultZlibPool.completed;
+    const data = text(200_000);
+    const compressed = deflateMessage(data);
+    const jobs: Array<Promise<Buffer>> = [];
+    const codecs: DeflateCodec[] = [];
+    let maxWaiting = 0;
+    for (let i = 0; i < 120; i++) {
+      const codec = new DeflateCodec(i % 3 === 0 ? params() : params({ serverNoContextTakeover: true, clientNoContextTakeover: true }), 'server', DEFAULT_DEFLATE, pool);
+      codecs.push(codec);
+      jobs.push(i % 2 === 0 ? codec.compress(data) : codec.decompress(compressed, data.length));
+      // A job that fails must release its slot too.
+      if (i % 10 === 0) jobs.push(codec.decompress(Buffer.from([0xff]), 10).catch(() => Buffer.alloc(0)));
+      maxWaiting = Math.max(maxWaiting, pool.waiting);
     }
+    const results = await Promise.all(jobs);
+    assert.equal(results.length, 132);
+    for (let i = 0; i < 120; i++) {
+      if (i % 2 === 0) assert.ok(inflateMessage(results[i + Math.ceil(i / 10)]!).equals(data), `compressed job ${i} is intact`);
+    }
+    assert.ok(maxWaiting > 0, 'jobs queued behind the cap (the test exercises it)');
+    assert.equal(pool.peak, ZLIB_CONCURRENCY, 'the cap was reached and never passed');
+    assert.equal(pool.running, 0);
+    assert.equal(pool.waiting, 0);
+    assert.equal(pool.completed, 132);
+    assert.ok(pool.idle <= 2 * 8, `idle streams are bounded (${pool.idle})`);
+    assert.equal(defaultZlibPool.completed, defaultBefore, 'codecs given a pool do not use the default one');
+    for (const c of codecs) c.close();
     // Slots were all given back: a fresh job still runs.
-    const codec = new DeflateCodec(params(), 'server');
+    const codec = new DeflateCodec(params(), 'server', DEFAULT_DEFLATE, pool);
     assert.ok((await codec.compress(Buffer.from('after'))).length > 0, 'a job after the test still runs');
     codec.close();
+    pool.close();
+    assert.equal(pool.idle, 0);
+  });
+
+  test('a pool of 2 jobs: two run, the rest wait in order; a slot is handed on, never shared', async () => {
+    const pool = new ZlibPool({ maxJobs: 2, maxIdle: 1 });
+    const started: number[] = [];
+    const release: Array<() => void> = [];
+    const jobs = [0, 1, 2, 3, 4].map((n) =>
+      pool.run(async () => {
+        started.push(n);
+        await new Promise<void>((resolve) => release.push(resolve));
+        return n;
+      }),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(started, [0, 1]);
+    assert.equal(pool.waiting, 3);
+    release.shift()!();
+    // A job arriving while the slot is being handed over waits behind those already waiting.
+    const late = pool.run(async () => {
+      started.push(5);
+      return 5;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(started, [0, 1, 2]);
+    assert.equal(pool.running, 2);
+    while (release.length > 0 || started.length < 6) {
+      release.shift()?.();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.deepEqual(await Promise.all([...jobs, late]), [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual(started, [0, 1, 2, 3, 4, 5]);
+    assert.equal(pool.peak, 2);
+    assert.equal(pool.running, 0);
+    assert.throws(() => new ZlibPool({ maxJobs: 0 }), RangeError);
+  });
+
+  test('idle streams: borrowed per message without context takeover, at most maxIdle kept', async () => {
+    const pool = new ZlibPool({ maxIdle: 1 });
+    const noTakeover = params({ serverNoContextTakeover: true, clientNoContextTakeover: true });
+    const codecs = [1, 2, 3].map(() => new DeflateCodec(noTakeover, 'server', DEFAULT_DEFLATE, pool));
+    const data = text(5000);
+    const out = await Promise.all(codecs.map((c) => c.compress(data)));
+    assert.equal(pool.idle, 1, 'three streams were used at once, one is kept');
+    assert.ok(out.every((o) => inflateMessage(o).equals(data)));
+    const back = await Promise.all(codecs.map((c, i) => c.decompress(out[i]!, data.length)));
+    assert.ok(back.every((b) => b.equals(data)));
+    assert.equal(pool.idle, 2, 'one deflate and one inflate stream kept');
+    // With context takeover a codec keeps its own streams: the pool lends none.
+    const own = new DeflateCodec(params(), 'server', DEFAULT_DEFLATE, pool);
+    await own.compress(data);
+    assert.equal(pool.idle, 2);
+    own.close();
+    for (const c of codecs) c.close();
+    pool.close();
   });
 
   test('closing a codec while its own streams work settles the job (no slot is held forever)', async () => {

@@ -34,7 +34,7 @@ export interface DeflateConfig {
 
 /**
  * Defaults chosen for memory: no context takeover in either direction, so an idle connection holds no
- * zlib state at all (compression contexts are borrowed from a process-wide pool per message).
+ * zlib state at all (compression contexts are borrowed from the host's {@link ZlibPool} per message).
  */
 export const DEFAULT_DEFLATE: DeflateConfig = {
   threshold: 1024,
@@ -169,33 +169,146 @@ export function acceptDeflateResponse(response: ExtensionOffer, offered: Extensi
 /** RFC 7692 §7.2.1: the tail a sync flush ends with, removed after compressing, restored before inflating. */
 const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
-/** Process-wide cap on zlib jobs in flight, so thousands of connections cannot exhaust memory at once. */
+/** Default cap on zlib jobs in flight per {@link ZlibPool}. */
 export const ZLIB_CONCURRENCY = 16;
-let running = 0;
-const waiting: Array<() => void> = [];
 
-async function withZlibSlot<T>(job: () => Promise<T>): Promise<T> {
-  if (running >= ZLIB_CONCURRENCY) await new Promise<void>((resolve) => waiting.push(resolve));
-  running++;
-  try {
-    return await job();
-  } finally {
-    running--;
-    waiting.shift()?.();
+/** Default number of idle zlib streams a {@link ZlibPool} keeps per set of settings. */
+const POOL_LIMIT = 8;
+
+/** Options of a {@link ZlibPool}. */
+export interface ZlibPoolOptions {
+  /** zlib jobs (compressing or inflating one message) allowed to run at once; others wait in FIFO order. */
+  readonly maxJobs?: number;
+  /** Idle streams kept for reuse per set of settings (deflate) and for inflating. */
+  readonly maxIdle?: number;
+}
+
+/**
+ * The zlib resources shared by many connections: a cap on jobs in flight, so thousands of connections
+ * cannot exhaust memory at once, and idle streams for no-context-takeover use, so an idle connection
+ * holds no zlib memory. A host owns one; every {@link DeflateCodec} it creates borrows from it. Its
+ * counters are read-only views for tests and metrics.
+ */
+export class ZlibPool {
+  /** The cap on jobs in flight. */
+  readonly maxJobs: number;
+  readonly #maxIdle: number;
+  #running = 0;
+  #peak = 0;
+  #completed = 0;
+  readonly #waiting: Array<() => void> = [];
+  readonly #deflate = new Map<string, DeflateRaw[]>();
+  readonly #inflate: InflateRaw[] = [];
+
+  constructor(options: ZlibPoolOptions = {}) {
+    this.maxJobs = options.maxJobs ?? ZLIB_CONCURRENCY;
+    this.#maxIdle = options.maxIdle ?? POOL_LIMIT;
+    if (!Number.isInteger(this.maxJobs) || this.maxJobs < 1) throw new RangeError(`maxJobs must be a positive integer, got ${this.maxJobs}`);
+    if (!Number.isInteger(this.#maxIdle) || this.#maxIdle < 0) throw new RangeError(`maxIdle must be a non-negative integer, got ${this.#maxIdle}`);
+  }
+
+  /** Jobs running now. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** The most jobs that ran at once. */
+  get peak(): number {
+    return this.#peak;
+  }
+
+  /** Jobs waiting for a slot. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /** Jobs finished, successfully or not. */
+  get completed(): number {
+    return this.#completed;
+  }
+
+  /** Idle streams held for reuse. */
+  get idle(): number {
+    let n = this.#inflate.length;
+    for (const streams of this.#deflate.values()) n += streams.length;
+    return n;
+  }
+
+  /** Runs `job` once a slot is free, and frees the slot when it settles. */
+  async run<T>(job: () => Promise<T>): Promise<T> {
+    // A finishing job hands its slot straight to the next waiter, so a job arriving in between cannot
+    // take it too and pass the cap.
+    if (this.#running >= this.maxJobs) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else this.#running++;
+    if (this.#running > this.#peak) this.#peak = this.#running;
+    try {
+      return await job();
+    } finally {
+      this.#completed++;
+      const next = this.#waiting.shift();
+      if (next !== undefined) next();
+      else this.#running--;
+    }
+  }
+
+  /** An idle deflate stream with these settings, or a new one. */
+  takeDeflate(settings: DeflateSettings): DeflateRaw {
+    return this.#deflate.get(deflateKey(settings))?.pop() ?? createDeflateRaw(settings);
+  }
+
+  /** Gives a deflate stream back after a message: reset and kept, or closed when enough are idle. */
+  giveDeflate(settings: DeflateSettings, stream: DeflateRaw): void {
+    const key = deflateKey(settings);
+    stream.reset();
+    const idle = this.#deflate.get(key) ?? [];
+    if (idle.length < this.#maxIdle) idle.push(stream);
+    else stream.close();
+    this.#deflate.set(key, idle);
+  }
+
+  /** An idle inflate stream, or a new one. */
+  takeInflate(): InflateRaw {
+    return this.#inflate.pop() ?? createInflateRaw({ windowBits: 15 });
+  }
+
+  /** Gives an inflate stream back: kept when it is healthy and there is room, else closed. */
+  giveInflate(stream: InflateRaw, healthy: boolean): void {
+    if (healthy && this.#inflate.length < this.#maxIdle) {
+      stream.reset();
+      this.#inflate.push(stream);
+    } else stream.close();
+  }
+
+  /** Closes every idle stream (jobs in flight are not affected). */
+  close(): void {
+    for (const streams of this.#deflate.values()) for (const stream of streams) stream.close();
+    this.#deflate.clear();
+    for (const stream of this.#inflate) stream.close();
+    this.#inflate.length = 0;
   }
 }
 
-/** Idle zlib streams for no-context-takeover use, by settings; bounded so the pool itself stays small. */
-const POOL_LIMIT = 8;
-const deflatePool = new Map<string, DeflateRaw[]>();
-const inflatePool: InflateRaw[] = [];
+/** The pool of codecs created without one (clients and tools); a host owns its own. */
+export const defaultZlibPool = new ZlibPool();
+
+/** How a deflate stream is created; streams with equal settings are interchangeable. */
+export interface DeflateSettings {
+  readonly windowBits: number;
+  readonly level: number;
+  readonly memLevel: number;
+  readonly strategy: number;
+}
+
+function deflateKey(s: DeflateSettings): string {
+  return `${s.windowBits}/${s.level}/${s.memLevel}/${s.strategy}`;
+}
 
 /**
  * zlib cannot compress with a true 8-bit window (its raw deflate silently uses 9). For an 8-bit window
  * wsmod compresses with the run-length strategy, whose matches all have distance 1: valid for any
  * window, so what was negotiated is honoured exactly.
  */
-function deflateSettings(bits: number, config: DeflateConfig): { windowBits: number; level: number; memLevel: number; strategy: number } {
+function deflateSettings(bits: number, config: DeflateConfig): DeflateSettings {
   return {
     windowBits: Math.max(9, bits),
     level: config.level,
@@ -253,20 +366,23 @@ function runFlush(stream: DeflateRaw | InflateRaw, input: readonly Buffer[], lim
 
 /**
  * Compresses and decompresses the messages of one connection (RFC 7692 §7.2). A direction with
- * context takeover keeps its own zlib stream (created on first use); one without borrows a pooled
- * stream per message and returns it reset, so idle connections hold no zlib memory.
+ * context takeover keeps its own zlib stream (created on first use); one without borrows a stream
+ * from `pool` per message and returns it reset, so idle connections hold no zlib memory. Every job
+ * runs within the pool's cap.
  */
 export class DeflateCodec {
   readonly #config: DeflateConfig;
   readonly #sendBits: number;
   readonly #sendTakeover: boolean;
   readonly #receiveTakeover: boolean;
+  readonly #pool: ZlibPool;
   #deflate: DeflateRaw | undefined;
   #inflate: InflateRaw | undefined;
   #closed = false;
 
-  constructor(params: DeflateParams, role: 'server' | 'client', config: DeflateConfig = DEFAULT_DEFLATE) {
+  constructor(params: DeflateParams, role: 'server' | 'client', config: DeflateConfig = DEFAULT_DEFLATE, pool: ZlibPool = defaultZlibPool) {
     this.#config = config;
+    this.#pool = pool;
     const server = role === 'server';
     this.#sendBits = server ? params.serverMaxWindowBits : params.clientMaxWindowBits;
     this.#sendTakeover = !(server ? params.serverNoContextTakeover : params.clientNoContextTakeover);
@@ -280,23 +396,16 @@ export class DeflateCodec {
 
   /** The compressed payload of a message (tail removed). */
   compress(data: Buffer): Promise<Buffer> {
-    return withZlibSlot(async () => {
+    return this.#pool.run(async () => {
       const settings = deflateSettings(this.#sendBits, this.#config);
-      const key = `${settings.windowBits}/${settings.level}/${settings.memLevel}/${settings.strategy}`;
       let stream: DeflateRaw;
       if (this.#sendTakeover) stream = this.#deflate ??= createDeflateRaw(settings);
-      else stream = deflatePool.get(key)?.pop() ?? createDeflateRaw(settings);
+      else stream = this.#pool.takeDeflate(settings);
       try {
         const out = await runFlush(stream, [data], Number.MAX_SAFE_INTEGER);
         return out.length >= 4 && out.subarray(out.length - 4).equals(TAIL) ? out.subarray(0, out.length - 4) : out;
       } finally {
-        if (!this.#sendTakeover) {
-          stream.reset();
-          const pool = deflatePool.get(key) ?? [];
-          if (pool.length < POOL_LIMIT) pool.push(stream);
-          else stream.close();
-          deflatePool.set(key, pool);
-        }
+        if (!this.#sendTakeover) this.#pool.giveDeflate(settings, stream);
       }
     });
   }
@@ -307,10 +416,10 @@ export class DeflateCodec {
    * data is not valid DEFLATE.
    */
   decompress(data: Buffer, limit: number): Promise<Buffer> {
-    return withZlibSlot(async () => {
+    return this.#pool.run(async () => {
       let stream: InflateRaw;
       if (this.#receiveTakeover) stream = this.#inflate ??= createInflateRaw({ windowBits: 15 });
-      else stream = inflatePool.pop() ?? createInflateRaw({ windowBits: 15 });
+      else stream = this.#pool.takeInflate();
       let healthy = true;
       try {
         return await runFlush(stream, [data, TAIL], limit);
@@ -319,12 +428,8 @@ export class DeflateCodec {
         throw err;
       } finally {
         if (ended.has(stream) || stream.destroyed) healthy = false;
-        if (!this.#receiveTakeover) {
-          if (healthy && inflatePool.length < POOL_LIMIT) {
-            stream.reset();
-            inflatePool.push(stream);
-          } else stream.close();
-        } else if (!healthy) {
+        if (!this.#receiveTakeover) this.#pool.giveInflate(stream, healthy);
+        else if (!healthy) {
           stream.close();
           this.#inflate = undefined;
         }

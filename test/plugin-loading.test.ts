@@ -2,6 +2,7 @@
 // the errors a plugin author gets for a file that does not load or does not export a plugin, and
 // replacing plugins on a reload: open sessions finish on the old plugin, whose onShutdown runs after its last session.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -236,4 +237,29 @@ test('replaceRoutes: new sessions get the new plugin, the old one keeps its sess
   } finally {
     await t.close();
   }
+});
+
+test("import 'wsmod' does not load tsx; loading a plugin file does (built package, dist/)", () => {
+  const dist = new URL('../dist/index.js', import.meta.url).href;
+  // A resolve hook that fails any import of tsx, so the child reports whether tsx was reached.
+  const tripwire = `export async function resolve(specifier, context, next) {
+    const r = await next(specifier, context);
+    if (r.url.includes('/node_modules/tsx/')) throw new Error('TSX LOADED ' + r.url);
+    return r;
+  }`;
+  const preload = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(tripwire)}`)});`;
+  const run = (script: string) =>
+    spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(preload)}`, '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+  const bare = run(`const w = await import(${JSON.stringify(dist)}); console.log(typeof w.createHost, typeof w.definePlugin);`);
+  assert.equal(bare.status, 0, bare.stderr);
+  assert.equal(bare.stdout.trim(), 'function function');
+  assert.doesNotMatch(bare.stderr, /TSX LOADED/);
+  // The tripwire works: loading a plugin file is what brings tsx in.
+  const file = fileURLToPath(new URL('./fixtures/plain-echo.mjs', import.meta.url));
+  const loading = run(`const w = await import(${JSON.stringify(dist)}); await w.loadPlugin(${JSON.stringify(file)}).catch((e) => { console.error(e.message); process.exit(3); });`);
+  assert.equal(loading.status, 3);
+  assert.match(loading.stderr, /TSX LOADED/);
 });

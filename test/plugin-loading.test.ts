@@ -263,3 +263,32 @@ test("import 'wsmod' does not load tsx; loading a plugin file does (built packag
   assert.equal(loading.status, 3);
   assert.match(loading.stderr, /TSX LOADED/);
 });
+
+test('serve --check-config type-checks TypeScript plugins and reports file:line:col (exit 1)', async () => {
+  const cli = fileURLToPath(new URL('../dist/cli/wsmod.js', import.meta.url));
+  const bad = `import { definePlugin } from 'wsmod';
+const count: number = 'many';
+export default definePlugin({ name: 'bad', apiVersion: 1, onMessage(session, data) { session.send(data.toUpperCase()); } });
+`;
+  await inFolder(
+    {
+      'rev.ts': REV_TS,
+      'bad.ts': bad,
+      'good.yaml': 'routes:\n  - { path: /rev, plugin: ./rev.ts }\n',
+      'bad.yaml': 'routes:\n  - { path: /rev, plugin: ./rev.ts }\n  - { path: /bad, plugin: ./bad.ts }\n',
+    },
+    async (dir) => {
+      const check = (config: string) => spawnSync(process.execPath, [cli, 'serve', '--check-config', config], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+      const good = check('good.yaml');
+      assert.equal(good.status, 0, good.stderr);
+      assert.match(good.stdout, /configuration OK: .*good\.yaml \(1 route, 1 TypeScript plugin type-checked\)/);
+      const failed = check('bad.yaml');
+      assert.equal(failed.status, 1, failed.stdout);
+      assert.match(failed.stderr, /type errors in the plugins of .*bad\.yaml/);
+      assert.match(failed.stderr, new RegExp(`${join(dir, 'bad.ts').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2:7: Type 'string' is not assignable to type 'number'`));
+      assert.match(failed.stderr, /bad\.ts:3:\d+: Property 'toUpperCase' does not exist on type 'Buffer/);
+      assert.doesNotMatch(failed.stderr, /rev\.ts:/, 'the correct plugin has no errors');
+      assert.doesNotMatch(failed.stdout, /configuration OK/);
+    },
+  );
+});

@@ -6,7 +6,7 @@ import { buildRoutes } from '../config/routes.ts';
 import type { ListenConfig } from '../config/schema.ts';
 import { type Host, type TlsOptions, createHost } from '../host/host.ts';
 import { type LogLevel, type Logger, createLogger } from '../log.ts';
-import { type TypecheckResult, typecheckPlugins } from './typecheck.ts';
+import { typecheckPlugins } from './typecheck.ts';
 
 /** Options of `wsmod serve`. */
 export interface ServeOptions {
@@ -45,26 +45,22 @@ export async function serve(options: ServeOptions): Promise<number | undefined> 
   const log = createLogger(options.logLevel ?? loaded.config.logging.level);
   if (options.checkConfig === true) {
     const routes = await buildRoutes(loaded, log);
-    const specifiers = loaded.config.routes.flatMap((r) => (r.plugin === undefined ? [] : [r.plugin]));
-    let typed: TypecheckResult;
-    try {
-      typed = await typecheckPlugins(specifiers, loaded.baseDir);
-    } catch (err) {
-      await Promise.allSettled(routes.map((r) => r.plugin.onShutdown?.()));
-      throw err;
-    }
-    if (typed.errors.length > 0) {
-      await Promise.allSettled(routes.map((r) => r.plugin.onShutdown?.()));
-      process.stderr.write(`wsmod: type errors in the plugins of ${loaded.file}:\n${typed.errors.join('\n')}\n`);
-      return 1;
-    }
-    if (typed.skipped !== undefined) process.stderr.write(`wsmod: ${typed.skipped}\n`);
     try {
       // The host checks what the schema cannot (e.g. pongTimeout with keepalive on, origin lists).
       createHost({ routes, logger: log, ...hostLimits(loaded) });
     } finally {
       await Promise.allSettled(routes.map((r) => r.plugin.onShutdown?.()));
     }
+    // Last, as the slowest check: the TypeScript plugins, which tsx ran without checking their types.
+    const typed = await typecheckPlugins(
+      loaded.config.routes.flatMap((r) => (r.plugin === undefined ? [] : [r.plugin])),
+      loaded.baseDir,
+    );
+    if (typed.errors.length > 0) {
+      process.stderr.write(`wsmod: type errors in the plugins of ${loaded.file}:\n${typed.errors.join('\n')}\n`);
+      return 1;
+    }
+    if (typed.skipped !== undefined) process.stderr.write(`wsmod: ${typed.skipped}\n`);
     const checked = typed.files.length === 0 ? '' : `, ${typed.files.length} TypeScript plugin${typed.files.length === 1 ? '' : 's'} type-checked`;
     process.stdout.write(`configuration OK: ${loaded.file} (${routes.length} route${routes.length === 1 ? '' : 's'}${checked})\n`);
     return 0;

@@ -79,7 +79,7 @@ function compilerOptions(ts: typeof TS, configFile: string, baseDir: string): TS
   let options: TS.CompilerOptions;
   if (configFile !== '') {
     const read = ts.readConfigFile(configFile, (f) => ts.sys.readFile(f));
-    options = ts.parseJsonConfigFileContent(read.config ?? {}, ts.sys, dirname(configFile)).options;
+    options = ts.parseJsonConfigFileContent(read.config ?? {}, ts.sys, dirname(configFile), undefined, configFile).options;
   } else {
     // No tsconfig: what tsx runs without complaint, checked strictly.
     options = {

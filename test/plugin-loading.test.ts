@@ -200,17 +200,23 @@ test('a module of the wrong shape gives WSMOD_ERR_PLUGIN_INVALID naming the file
   );
 });
 
-test('each load evaluates the plugin and the files it imports afresh (reloads pick up edited helpers)', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'wsmod-fresh-'));
-  try {
-    writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
-    writeFileSync(join(dir, 'word.ts'), "export const word = 'first';\n");
-    writeFileSync(join(dir, 'uses-dep.ts'), "import { word } from './word.ts';\nexport default { name: word, apiVersion: 1, onMessage() {} };\n");
-    assert.equal((await loadPlugin('./uses-dep.ts', { baseDir: dir })).name, 'first');
-    writeFileSync(join(dir, 'word.ts'), "export const word = 'second';\n");
-    assert.equal((await loadPlugin('./uses-dep.ts', { baseDir: dir })).name, 'second');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+test('each load evaluates the plugin and the files it imports afresh (reloads pick up edited helpers), ES modules and CommonJS alike', async () => {
+  // "type": "module": ES module imports; no package.json: tsx compiles both .ts files to CommonJS; .cjs: require.
+  for (const pkg of ['{"type":"module"}', undefined]) {
+    const files: Record<string, string> = {
+      'word.ts': "export const word = 'first';\n",
+      'uses-dep.ts': "import { word } from './word.ts';\nexport default { name: word, apiVersion: 1, onMessage() {} };\n",
+      'word.cjs': "exports.word = 'first';\n",
+      'uses-dep.cjs': "const { word } = require('./word.cjs');\nmodule.exports = { name: word, apiVersion: 1, onMessage() {} };\n",
+    };
+    if (pkg !== undefined) files['package.json'] = pkg;
+    await inFolder(files, async (dir) => {
+      for (const ext of ['ts', 'cjs']) {
+        assert.equal((await loadPlugin(`./uses-dep.${ext}`, { baseDir: dir })).name, 'first');
+        writeFileSync(join(dir, `word.${ext}`), ext === 'ts' ? "export const word = 'second';\n" : "exports.word = 'second';\n");
+        assert.equal((await loadPlugin(`./uses-dep.${ext}`, { baseDir: dir })).name, 'second', `${ext}, package.json ${pkg ?? 'none'}`);
+      }
+    });
   }
 });
 

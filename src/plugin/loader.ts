@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import Module from 'node:module';
+import { isAbsolute, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { WsmodError } from '../errors.ts';
 import type { Plugin, PluginContext } from './api.ts';
-import { installCommonJsResolution, preloadWsmod, registerEsmResolution } from './resolve.ts';
+import { installCommonJsResolution, preloadWsmod, registerEsmResolution, wsmodPackage } from './resolve.ts';
 import { validatePlugin } from './validate.ts';
 
 /** Where a plugin comes from and how it is set up. */
@@ -177,10 +178,28 @@ export async function importFresh(specifier: string, parentURL: string): Promise
   const { register } = await import('tsx/esm/api');
   installCommonJsResolution();
   await preloadWsmod();
+  forgetCommonJsFiles();
   const api = register({ namespace: `wsmod-${process.pid}-${++generation}` });
   // After tsx's namespace, so that it runs first and hands out the host's own wsmod, untagged.
   registerEsmResolution();
   return api.import(specifier, parentURL);
+}
+
+/**
+ * Drops the user's CommonJS files from require's cache, so that this load evaluates them anew: tsx's
+ * namespace makes ES module imports fresh, but a `require` (and a `.ts` file that tsx compiled to
+ * CommonJS, in a folder without `"type": "module"`) is answered from the cache. Packages under
+ * node_modules and wsmod's own files stay cached. Modules already loaded keep the objects they hold.
+ */
+function forgetCommonJsFiles(): void {
+  const { root } = wsmodPackage();
+  const keep = [`${sep}node_modules${sep}`];
+  const own = [join(root, 'src') + sep, join(root, 'dist') + sep];
+  const cache = Module.createRequire(import.meta.url).cache;
+  for (const key of Object.keys(cache)) {
+    if (keep.some((part) => key.includes(part)) || own.some((dir) => key.startsWith(dir))) continue;
+    delete cache[key];
+  }
 }
 
 const silentLog: PluginContext['log'] = { debug() {}, info() {}, warn() {}, error() {} };

@@ -5,7 +5,7 @@ import { isAbsolute, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { WsmodError } from '../errors.ts';
 import type { Plugin, PluginContext } from './api.ts';
-import { installCommonJsResolution, preloadWsmod, registerEsmResolution, wsmodPackage } from './resolve.ts';
+import { installWsmodResolution, preloadWsmod, registerWsmodResolution, wsmodPackage } from './resolve.ts';
 import { validatePlugin } from './validate.ts';
 
 /** Where a plugin comes from and how it is set up. */
@@ -176,12 +176,12 @@ let generation = 0;
  */
 export async function importFresh(specifier: string, parentURL: string): Promise<unknown> {
   const { register } = await import('tsx/esm/api');
-  installCommonJsResolution();
+  installWsmodResolution();
   await preloadWsmod();
   forgetCommonJsFiles();
   const api = register({ namespace: `wsmod-${process.pid}-${++generation}` });
   // After tsx's namespace, so that it runs first and hands out the host's own wsmod, untagged.
-  registerEsmResolution();
+  registerWsmodResolution();
   return api.import(specifier, parentURL);
 }
 

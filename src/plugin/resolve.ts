@@ -5,10 +5,11 @@
  * The plugin then gets the host's own API objects (its `definePlugin`, `WsmodError`, apiVersion),
  * never a second copy, and never "Cannot find package 'wsmod'".
  *
- * ESM imports go through a `module.register` resolve hook; CommonJS `require`
- * (tsx compiles a `.ts` file outside a `"type": "module"` package to CommonJS) goes through
- * `module.registerHooks` where Node has it (22.15+) and otherwise through a narrow wrapper of
- * `Module._load` that answers only these specifiers.
+ * A resolve hook maps the specifiers (in-thread `module.registerHooks` on Node 22.15+, else a
+ * `module.register` hook); CommonJS `require` (tsx compiles a `.ts` file outside a
+ * `"type": "module"` package to CommonJS) is also answered by a narrow wrapper of `Module._load`,
+ * which on Node 20 is the only synchronous way in and everywhere hands out the very module
+ * namespace the host uses.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
@@ -106,42 +107,25 @@ let commonJsInstalled = false;
 
 /**
  * Installs the CommonJS side once per thread: `require('wsmod')` and `require('wsmod/<sub>')` from
- * any file get this copy. Uses `module.registerHooks` (Node 22.15+) when present, else wraps
- * `Module._load` for exactly these specifiers; every other request passes through untouched.
+ * any file get this copy. Node 20 has no synchronous resolve hook for `require` (module.registerHooks
+ * came in 22.15), so this wraps `Module._load` for exactly these specifiers; every other request
+ * passes through untouched.
  */
-export function installCommonJsResolution(): void {
+function installCommonJsResolution(): void {
   if (commonJsInstalled) return;
   commonJsInstalled = true;
   const pkg = wsmodPackage();
-  const loader = Module as unknown as {
-    _load(request: string, parent: unknown, isMain: boolean): unknown;
-    registerHooks?: (hooks: { resolve?: CjsResolveHook }) => unknown;
-  };
-  const patched = loader._load;
+  const loader = Module as unknown as { _load(request: string, parent: unknown, isMain: boolean): unknown };
+  const original = loader._load;
   loader._load = function loadWsmod(this: unknown, request: string, parent: unknown, isMain: boolean): unknown {
     const ns = namespaces.get(request);
     if (ns !== undefined) return ns;
     const url = pkg.entries.get(request);
     // An unpreloaded subpath: load this copy's file (require of an ES module) instead of searching node_modules.
-    if (url !== undefined) return patched.call(this, fileURLToPath(url), parent, isMain);
-    return patched.call(this, request, parent, isMain);
+    if (url !== undefined) return original.call(this, fileURLToPath(url), parent, isMain);
+    return original.call(this, request, parent, isMain);
   };
-  // Keep require.resolve('wsmod') consistent with what require('wsmod') returns.
-  if (typeof loader.registerHooks === 'function') {
-    loader.registerHooks({
-      resolve(specifier, context, next) {
-        const url = pkg.entries.get(specifier);
-        return url === undefined ? next(specifier, context) : { url, shortCircuit: true };
-      },
-    });
-  }
 }
-
-type CjsResolveHook = (
-  specifier: string,
-  context: { conditions?: readonly string[]; parentURL?: string | undefined },
-  next: (specifier: string, context?: unknown) => { url: string },
-) => { url: string; shortCircuit?: boolean };
 
 /**
  * The ES module resolve hook, as source: it runs on Node's hooks thread, which has no TypeScript
@@ -156,14 +140,86 @@ export function resolve(specifier, context, next) {
 }
 `;
 
+type HookContext = { conditions?: readonly string[]; parentURL?: string | undefined; format?: string | null | undefined };
+type SyncResolve = (specifier: string, context: HookContext, next: (specifier: string, context?: HookContext) => { url: string }) => {
+  url: string;
+  shortCircuit?: boolean;
+};
+type SyncLoad = (
+  url: string,
+  context: HookContext,
+  next: (url: string, context?: HookContext) => { format?: string | null | undefined; source?: unknown },
+) => { format?: string | null | undefined; source?: unknown; shortCircuit?: boolean };
+type RegisterHooks = (hooks: { resolve: SyncResolve; load: SyncLoad }) => unknown;
+
 /**
- * Registers the ES module resolve hook in this thread. Hooks registered later run first, so the
- * loader calls this after each tsx namespace it registers: tsx would otherwise tag wsmod's URL with
- * the plugin's namespace and evaluate a fresh copy of the whole API for every plugin load.
+ * Registers, after each tsx namespace the loader creates, the `module.register` resolve hook that
+ * maps `wsmod` and `wsmod/*` to this copy. Hooks registered later run first, so on Node 20 ours
+ * answers before tsx could tag wsmod's URL with the plugin's namespace (or map it through the
+ * working directory's tsconfig `paths`) and evaluate another copy of the API. (Where tsx's hooks
+ * run in-thread, {@link installWsmodResolution} covers what this cannot reach; measured on Node
+ * 24, tsx's CommonJS namespaces also need this hook chain present, so it is registered there too.)
  */
-export function registerEsmResolution(): void {
-  const entries = Object.fromEntries(wsmodPackage().entries);
-  Module.register(`data:text/javascript,${encodeURIComponent(RESOLVE_HOOK)}`, { data: { entries } });
+export function registerWsmodResolution(): void {
+  Module.register(`data:text/javascript,${encodeURIComponent(RESOLVE_HOOK)}`, { data: { entries: Object.fromEntries(wsmodPackage().entries) } });
+}
+
+let installed = false;
+
+/**
+ * Installs, once per thread and before tsx registers anything, what does not depend on the order of
+ * tsx's namespaces: the `require` wrapper ({@link installCommonJsResolution}) and, where Node has
+ * `module.registerHooks` (22.15+), one in-thread hook pair. tsx registers its namespace hooks
+ * in-thread there too, ahead of anything registered with `module.register`, and a hook placed in
+ * front of them upsets tsx's CommonJS handling; so ours sits behind them: resolve maps the
+ * specifiers, and load answers a namespace-tagged URL of this copy's entry with a facade whose
+ * exports are the host's own values (classes, functions, constants), from the module the host
+ * already evaluated. Safe to call more than once; the loader calls it on every load.
+ */
+export function installWsmodResolution(): void {
+  installCommonJsResolution();
+  if (installed) return;
+  installed = true;
+  const registerHooks = (Module as unknown as { registerHooks?: RegisterHooks }).registerHooks;
+  if (typeof registerHooks !== 'function') return;
+  const pkg = wsmodPackage();
+  const byUrl = new Map([...pkg.entries].map(([specifier, url]) => [url, specifier]));
+  const hostRequire = createRequire(import.meta.url);
+  const registry = hostModules();
+  registerHooks.call(Module, {
+    resolve(specifier, context, next) {
+      const url = pkg.entries.get(specifier);
+      return url === undefined ? next(specifier, context) : { url, shortCircuit: true };
+    },
+    load(url, context, next) {
+      const query = url.indexOf('?');
+      const bare = query === -1 ? url : url.slice(0, query);
+      const specifier = query === -1 ? undefined : byUrl.get(bare);
+      if (specifier === undefined) return next(url, context);
+      let ns = namespaces.get(specifier);
+      // require() of this copy's ES module returns the instance the host's import made (Node 22.12+).
+      if (ns === undefined) namespaces.set(specifier, (ns = hostRequire(fileURLToPath(bare)) as unknown));
+      registry.set(bare, ns);
+      return { format: 'module', source: facadeSource(bare, ns), shortCircuit: true };
+    },
+  });
+}
+
+/** The host's module namespaces by URL, where a facade module (same thread) can read them. */
+function hostModules(): Map<string, unknown> {
+  const key = Symbol.for('wsmod.hostModules');
+  const g = globalThis as unknown as Record<symbol, Map<string, unknown> | undefined>;
+  return (g[key] ??= new Map());
+}
+
+/** An ES module that re-exports, by value, every export of the host module at `url`. */
+function facadeSource(url: string, ns: unknown): string {
+  const lines = [`const m = globalThis[Symbol.for('wsmod.hostModules')].get(${JSON.stringify(url)});`];
+  for (const name of Object.keys(ns as object)) {
+    if (name === 'default') lines.push('export default m.default;');
+    else if (/^[A-Za-z_$][\w$]*$/.test(name)) lines.push(`export const ${name} = m[${JSON.stringify(name)}];`);
+  }
+  return lines.join('\n');
 }
 
 /** `createRequire` rooted at this copy's package, for finding its own dependencies (typescript…). */

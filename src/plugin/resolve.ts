@@ -5,11 +5,16 @@
  * The plugin then gets the host's own API objects (its `definePlugin`, `WsmodError`, apiVersion),
  * never a second copy, and never "Cannot find package 'wsmod'".
  *
- * A resolve hook maps the specifiers (in-thread `module.registerHooks` on Node 22.15+, else a
- * `module.register` hook); CommonJS `require` (tsx compiles a `.ts` file outside a
- * `"type": "module"` package to CommonJS) is also answered by a narrow wrapper of `Module._load`,
- * which on Node 20 is the only synchronous way in and everywhere hands out the very module
- * namespace the host uses.
+ * Three pieces, because tsx (which loads plugin files, each load in a namespace of its own) would
+ * otherwise resolve `wsmod` from the plugin's folder and tag its URL with the namespace:
+ * - a `module.register` resolve hook, registered after each tsx namespace so that it runs first
+ *   (this is what ES module plugins meet on Node 20);
+ * - on Node 22.15+, where tsx's hooks run in-thread ahead of it, an in-thread
+ *   (`module.registerHooks`) resolve hook and a load hook that answers a tagged URL of this copy
+ *   with a facade re-exporting the host's own values;
+ * - for CommonJS `require` (tsx compiles a `.ts` file outside a `"type": "module"` package to
+ *   CommonJS), a narrow wrapper of `Module._load`: Node 20 has no synchronous hook for `require`,
+ *   and the wrapper hands out the very module namespace the host uses, on every version.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';

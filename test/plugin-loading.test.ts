@@ -174,6 +174,7 @@ test('a module of the wrong shape gives WSMOD_ERR_PLUGIN_INVALID naming the file
       'class.ts': 'export default class Echo { name = "echo"; apiVersion = 1; onMessage() {} }\n',
       'factory.ts': "export default () => { throw new Error('options.room is required'); };\n",
       'shape.ts': "export default { name: 'shape', apiVersion: 1, onMessage: 'echo' };\n",
+      'typo.ts': 'export default { onmessage() {}, helpers: {} };\n',
     },
     async (dir) => {
       await rejectsWith(loadPlugin('./named.ts', { baseDir: dir }), 'WSMOD_ERR_PLUGIN_INVALID', /named\.ts: no default export; it exports `plugin`: write `export default …`/);
@@ -185,6 +186,8 @@ test('a module of the wrong shape gives WSMOD_ERR_PLUGIN_INVALID naming the file
       );
       await rejectsWith(loadPlugin('./factory.ts', { baseDir: dir }), 'WSMOD_ERR_PLUGIN_INVALID', /factory\.ts: the plugin factory refused its options: options\.room is required/);
       await rejectsWith(loadPlugin('./shape.ts', { baseDir: dir }), 'WSMOD_ERR_PLUGIN_INVALID', /shape\.ts: "onMessage" must be a function, got "echo"/);
+      // A default export that is an object with a misspelt hook is a plugin with a problem, not a named export.
+      await rejectsWith(loadPlugin('./typo.ts', { baseDir: dir }), 'WSMOD_ERR_PLUGIN_INVALID', /typo\.ts: "name" must be a non-empty string, got undefined$/);
     },
   );
   // The same named export, compiled as CommonJS (no package.json), and a CommonJS `exports.plugin`.

@@ -93,8 +93,9 @@ function defaultExport(mod: Record<string, unknown>, where: string): unknown {
     throw new WsmodError('WSMOD_ERR_PLUGIN_INVALID', `${where}: no default export; ${exportList(exports)}: write \`export default …\` (CommonJS: \`module.exports = …\`)`);
   }
   // `exports.plugin = …` in CommonJS: module.exports is a bag of named exports, one of them the plugin.
+  // Node lists those names on the namespace too, which tells it from `export default { typo() {} }`.
   if (isRecord(value) && !('apiVersion' in value) && !('onMessage' in value) && !('name' in value)) {
-    const named = Object.keys(value).filter((k) => isRecord(value[k]) || typeof value[k] === 'function');
+    const named = Object.keys(mod).filter((k) => k !== 'default' && k !== 'module.exports' && k in value && mod[k] === value[k]);
     if (named.length > 0) {
       throw new WsmodError('WSMOD_ERR_PLUGIN_INVALID', `${where}: no default export; ${exportList(value)}: write \`module.exports = …\` (ES module: \`export default …\`)`);
     }

@@ -42,6 +42,7 @@ export function validatePlugin(value: unknown, source: string): Plugin<unknown> 
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
+  if (v === undefined) return 'undefined';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'string') return JSON.stringify(v);
   return typeof v === 'object' || typeof v === 'function' ? typeof v : `${typeof v} ${String(v)}`;

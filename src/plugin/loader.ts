@@ -41,7 +41,7 @@ export async function loadPlugin(specifier: string, options: LoadPluginOptions =
   if (file !== undefined && !existsSync(file)) {
     throw new WsmodError(
       'WSMOD_ERR_PLUGIN_LOAD',
-      `${file}: no such file (the plugin path "${specifier}" is relative to ${baseDir}, the configuration file's folder): correct the path or create the file`,
+      `${file}: no such file (the plugin path "${specifier}" is relative to ${baseDir}, ${options.baseDir === undefined ? 'the working directory' : "the configuration file's folder"}): correct the path or create the file`,
     );
   }
   let mod: Record<string, unknown>;
@@ -172,7 +172,7 @@ let generation = 0;
  * registered so the module's own later dynamic imports keep working.
  *
  * tsx is imported here, on first use, not when wsmod is imported: a host whose plugins are objects
- * (or live in workers) never loads it. It serves JavaScript plugins too, because its namespaces are
+ * never loads it, and with worker isolation only the worker threads do. It serves JavaScript plugins too, because its namespaces are
  * what make CommonJS and ES module files evaluate afresh on a reload.
  */
 export async function importFresh(specifier: string, parentURL: string): Promise<unknown> {

@@ -164,6 +164,11 @@ describe('the packed package, installed as a user would', TIMEOUT, () => {
     mkdirSync(bare);
     writeFileSync(join(bare, 'rev.ts'), REV_TS);
     writeFileSync(join(bare, 'wsmod.config.yaml'), 'routes:\n  - path: /rev\n    plugin: ./rev.ts\n');
+    // No TypeScript anywhere here (wsmod does not depend on it): the check loads the plugin and says it skipped type-checking.
+    const checked = spawnSync(wsmod, ['serve', '--check-config'], { cwd: bare, env: USER_ENV, encoding: 'utf8', timeout: STEP });
+    assert.equal(checked.status, 0, checked.stderr);
+    assert.match(checked.stdout, /configuration OK: .*wsmod\.config\.yaml \(1 route\)/);
+    assert.match(checked.stderr, /TypeScript is not installed here \(npm install -D typescript\)/);
     const first = await startServe(wsmod, [], bare, 1);
     servers.push(first);
     assert.match(first.urls[0]!, /^ws:\/\/127\.0\.0\.1:\d+\/rev$/);

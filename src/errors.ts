@@ -66,6 +66,7 @@ export const ERRORS = {
   WSMOD_ERR_UPGRADE_FAILED: { message: 'the plugin failed while deciding on the upgrade', status: 500 },
 
   // ---- Programming and configuration errors (thrown to the caller) ----
+  WSMOD_ERR_PLUGIN_LOAD: { message: 'the plugin file could not be loaded' },
   WSMOD_ERR_PLUGIN_INVALID: { message: 'the plugin does not satisfy the plugin API' },
   WSMOD_ERR_PLUGIN_API_VERSION: { message: 'the plugin asks for a plugin API version this host does not provide' },
   WSMOD_ERR_PROTOCOL_NOT_OFFERED: { message: 'the plugin chose a subprotocol the client did not offer', status: 500 },

@@ -143,7 +143,7 @@ describe('wsmod serve', () => {
       writeFileSync(join(dir, 'wsmod.config.yaml'), 'routes:\n  - { path: /e, plugin: ./missing.ts }\n');
       const missing = spawnSync(process.execPath, [CLI, 'serve', '--check-config'], { encoding: 'utf8', cwd: dir });
       assert.notEqual(missing.status, 0);
-      assert.match(missing.stderr, /WSMOD_ERR_PLUGIN_INVALID: .*missing\.ts: no such file/);
+      assert.match(missing.stderr, /WSMOD_ERR_PLUGIN_LOAD: .*missing\.ts: no such file/);
       // Rules across keys are the schema's too, so the file reports them (with its name).
       writeFileSync(join(dir, 'wsmod.config.yaml'), `routes:\n  - { path: /e, plugin: ${JSON.stringify(join(EXAMPLES, 'echo.ts'))}, idleTimeout: 10s, pongTimeout: 0 }\n`);
       const pong = spawnSync(process.execPath, [CLI, 'serve', '--check-config'], { encoding: 'utf8', cwd: dir });

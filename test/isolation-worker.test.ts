@@ -357,7 +357,7 @@ describe('worker isolation: a busy or failing plugin', () => {
 });
 
 describe('worker isolation: loading and shutdown', () => {
-  test('a missing file, an invalid plugin or refused options reject with WSMOD_ERR_PLUGIN_INVALID naming the file', TIMEOUT, async () => {
+  test('a missing file (WSMOD_ERR_PLUGIN_LOAD), an invalid plugin or refused options (WSMOD_ERR_PLUGIN_INVALID) reject naming the file', TIMEOUT, async () => {
     const cases: Array<{ file: string; options?: unknown; problem: RegExp }> = [
       { file: 'worker-missing.ts', problem: /no such file/ },
       { file: 'worker-invalid.ts', problem: /"onMessage" must be a function/ },
@@ -373,7 +373,7 @@ describe('worker isolation: loading and shutdown', () => {
           return true;
         },
       );
-      assert.ok(isWsmodError(workerError, 'WSMOD_ERR_PLUGIN_INVALID'), `${file}: ${String(workerError)}`);
+      assert.ok(isWsmodError(workerError, file === 'worker-missing.ts' ? 'WSMOD_ERR_PLUGIN_LOAD' : 'WSMOD_ERR_PLUGIN_INVALID'), `${file}: ${String(workerError)}`);
       assert.ok(workerError.message.includes(where), `the message names ${where}: ${workerError.message}`);
       assert.match(workerError.message, problem);
       // The same code and message as loading it inline.

@@ -6,6 +6,7 @@ import { buildRoutes } from '../config/routes.ts';
 import type { ListenConfig } from '../config/schema.ts';
 import { type Host, type TlsOptions, createHost } from '../host/host.ts';
 import { type LogLevel, type Logger, createLogger } from '../log.ts';
+import { typecheckPlugins } from './typecheck.ts';
 
 /** Options of `wsmod serve`. */
 export interface ServeOptions {
@@ -16,7 +17,7 @@ export interface ServeOptions {
   readonly port?: number;
   /** Override `logging.level`. */
   readonly logLevel?: LogLevel;
-  /** Only validate the configuration and load its plugins, then exit. */
+  /** Only validate the configuration, load its plugins and type-check the TypeScript ones, then exit. */
   readonly checkConfig?: boolean;
 }
 
@@ -50,7 +51,18 @@ export async function serve(options: ServeOptions): Promise<number | undefined> 
     } finally {
       await Promise.allSettled(routes.map((r) => r.plugin.onShutdown?.()));
     }
-    process.stdout.write(`configuration OK: ${loaded.file} (${routes.length} route${routes.length === 1 ? '' : 's'})\n`);
+    // Last, as the slowest check: the TypeScript plugins, which tsx ran without checking their types.
+    const typed = await typecheckPlugins(
+      loaded.config.routes.flatMap((r) => (r.plugin === undefined ? [] : [r.plugin])),
+      loaded.baseDir,
+    );
+    if (typed.errors.length > 0) {
+      process.stderr.write(`wsmod: type errors in the plugins of ${loaded.file}:\n${typed.errors.join('\n')}\n`);
+      return 1;
+    }
+    if (typed.skipped !== undefined) process.stderr.write(`wsmod: ${typed.skipped}\n`);
+    const checked = typed.files.length === 0 ? '' : `, ${typed.files.length} TypeScript plugin${typed.files.length === 1 ? '' : 's'} type-checked`;
+    process.stdout.write(`configuration OK: ${loaded.file} (${routes.length} route${routes.length === 1 ? '' : 's'}${checked})\n`);
     return 0;
   }
   const routes = await buildRoutes(loaded, log);

@@ -268,7 +268,8 @@ test("import 'wsmod' does not load tsx; loading a plugin file does (built packag
   assert.doesNotMatch(bare.stderr, /TSX LOADED/);
   // The tripwire works: loading a plugin file is what brings tsx in.
   const file = fileURLToPath(new URL('./fixtures/plain-echo.mjs', import.meta.url));
-  const loading = run(`const w = await import(${JSON.stringify(dist)}); await w.loadPlugin(${JSON.stringify(file)}).catch((e) => { console.error(e.message); process.exit(3); });`);
+  const tools = new URL('../dist/plugin/index.js', import.meta.url).href;
+  const loading = run(`const w = await import(${JSON.stringify(tools)}); await w.loadPlugin(${JSON.stringify(file)}).catch((e) => { console.error(e.message); process.exit(3); });`);
   assert.equal(loading.status, 3);
   assert.match(loading.stderr, /TSX LOADED/);
 });

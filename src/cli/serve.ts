@@ -6,6 +6,7 @@ import { buildRoutes } from '../config/routes.ts';
 import type { ListenConfig } from '../config/schema.ts';
 import { type Host, type TlsOptions, createHost } from '../host/host.ts';
 import { type LogLevel, type Logger, createLogger } from '../log.ts';
+import { shutdownUnserved } from '../plugin/runtime.ts';
 import { typecheckPlugins } from './typecheck.ts';
 
 /** Options of `wsmod serve`. */
@@ -49,7 +50,7 @@ export async function serve(options: ServeOptions): Promise<number | undefined> 
       // The host checks what the schema cannot (e.g. pongTimeout with keepalive on, origin lists).
       createHost({ routes, logger: log, ...hostLimits(loaded) });
     } finally {
-      await Promise.allSettled(routes.map((r) => r.plugin.onShutdown?.()));
+      await shutdownUnserved(routes.map((r) => r.plugin), log);
     }
     // Last, as the slowest check: the TypeScript plugins, which tsx ran without checking their types.
     const typed = await typecheckPlugins(
@@ -70,7 +71,7 @@ export async function serve(options: ServeOptions): Promise<number | undefined> 
   try {
     host = createHost({ routes, logger: log, ...hostLimits(loaded) });
   } catch (err) {
-    await Promise.allSettled(routes.map((r) => r.plugin.onShutdown?.()));
+    await shutdownUnserved(routes.map((r) => r.plugin), log);
     throw err;
   }
   const listeners: ListenConfig[] =
@@ -141,7 +142,7 @@ function handleSignals(host: Host, first: LoadedConfig, log: Logger): void {
         try {
           host.replaceRoutes(routes);
         } catch (err) {
-          await Promise.allSettled(routes.map((r) => r.plugin.onShutdown?.()));
+          await shutdownUnserved(routes.map((r) => r.plugin), log);
           throw err;
         }
         current = { ...next, config: { ...next.config, listen: current.config.listen, limits: current.config.limits, logging: current.config.logging } };

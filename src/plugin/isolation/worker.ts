@@ -179,7 +179,7 @@ export function workerExecArgv(execArgv: readonly string[]): string[] {
 /** Rebuilds a load failure as the WsmodError the worker raised: same code, same message, its stack. */
 function loadError(plain: SerializedError, where: string): WsmodError {
   const known = plain.code !== undefined && plain.code in ERRORS;
-  const err = new WsmodError(known ? (plain.code as ErrorCode) : 'WSMOD_ERR_PLUGIN_INVALID', known ? undefined : `${where}: ${plain.message}`, {
+  const err = new WsmodError(known ? (plain.code as ErrorCode) : 'WSMOD_ERR_PLUGIN_LOAD', known ? undefined : `${where}: ${plain.message}`, {
     cause: deserializeError(plain),
   });
   if (known) {
@@ -302,11 +302,11 @@ class WorkerPluginRunner {
         }
       });
       worker.on('error', (err: Error) => {
-        if (!settled) failLoad(new WsmodError('WSMOD_ERR_PLUGIN_INVALID', `${this.#where}: the plugin worker failed while loading: ${err.message}`, { cause: err }));
+        if (!settled) failLoad(new WsmodError('WSMOD_ERR_PLUGIN_LOAD', `${this.#where}: the plugin worker failed while loading: ${err.message}`, { cause: err }));
         else this.#gone(instance, err, undefined);
       });
       worker.on('exit', (code: number) => {
-        if (!settled) failLoad(new WsmodError('WSMOD_ERR_PLUGIN_INVALID', `${this.#where}: the plugin worker exited with code ${code} while loading`));
+        if (!settled) failLoad(new WsmodError('WSMOD_ERR_PLUGIN_LOAD', `${this.#where}: the plugin worker exited with code ${code} while loading`));
         else this.#gone(instance, undefined, code);
       });
       worker.on('messageerror', (err: Error) => {
@@ -626,7 +626,8 @@ class WorkerPluginRunner {
  * Runs a plugin in a `worker_threads` Worker and returns a {@link Plugin} that proxies every hook to
  * it; use it as a route's plugin. Resolves once the worker has loaded the plugin (with
  * `loadPlugin(specifier, { baseDir, options, context })`); rejects with the loader's WsmodError
- * (WSMOD_ERR_PLUGIN_INVALID or WSMOD_ERR_PLUGIN_API_VERSION, message naming the file) when it cannot.
+ * (WSMOD_ERR_PLUGIN_LOAD, WSMOD_ERR_PLUGIN_INVALID or WSMOD_ERR_PLUGIN_API_VERSION, message naming the
+ * file) when it cannot.
  *
  * Rules, as for inline plugins: a hook that throws closes only its session with 1011, and the error is
  * logged. A worker that crashes (uncaught error, process.exit) closes the sessions it served with 1011

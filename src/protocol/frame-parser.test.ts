@@ -5,6 +5,7 @@ import type { ErrorCode } from '../errors.ts';
 import { FrameParser } from './frame-parser.ts';
 import type { FrameHandler, FrameParserOptions } from './frame-parser.ts';
 import { prng, prngBytes } from '../prng.ts';
+import { bytes, norm, txt } from '../../test/hex.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers: frames as hex strings, a parser driver that feeds every input in several chunkings.
@@ -17,22 +18,6 @@ const CLOSE = 0x8;
 const PING = 0x9;
 const PONG = 0xa;
 
-/** Hex string (whitespace allowed) to bytes. */
-function bytes(hex: string): Buffer {
-  const clean = hex.replace(/\s+/g, '');
-  assert.match(clean, /^(?:[0-9a-fA-F]{2})*$/, `malformed hex in test: ${hex}`);
-  return Buffer.from(clean, 'hex');
-}
-
-/** Normalised hex (no whitespace, lower case). */
-function norm(hex: string): string {
-  return hex.replace(/\s+/g, '').toLowerCase();
-}
-
-/** UTF-8 of a string, as hex. */
-function txt(s: string): string {
-  return Buffer.from(s, 'utf8').toString('hex');
-}
 
 function byteHex(b: number): string {
   return b.toString(16).padStart(2, '0');

@@ -981,6 +981,28 @@ describe('reassembly memory', () => {
     assert.equal(events.length, 3);
   });
 
+  test('a declared length is not reserved before its payload arrives (a stalled 16 MiB header holds at most 64 KiB)', () => {
+    const events: string[] = [];
+    const parser = new FrameParser(recordingHandler(events), { ...DEFAULTS, maxMessageSize: 17 * 1024 * 1024 });
+    const size = 16 * 1024 * 1024;
+    // FIN binary, masked, 64-bit length 16 MiB, key, then 10 payload bytes: the buffer follows the bytes.
+    const header = Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x37, 0xfa, 0x21, 0x3d]);
+    header.writeBigUInt64BE(BigInt(size), 2);
+    parser.push(header);
+    assert.equal(parser.bufferedCapacity, 0, 'nothing held for a header alone');
+    parser.push(Buffer.alloc(10));
+    assert.ok(parser.bufferedCapacity > 0 && parser.bufferedCapacity <= 64 * 1024, `held ${parser.bufferedCapacity} bytes for 10`);
+    // As the payload arrives the buffer grows to exactly the declared size, never past it.
+    let peak = 0;
+    for (let sent = 10; sent < size; sent += 1024 * 1024) {
+      parser.push(Buffer.alloc(Math.min(1024 * 1024, size - sent)));
+      peak = Math.max(peak, parser.bufferedCapacity);
+    }
+    assert.ok(peak <= size, `peak ${peak}`);
+    assert.equal(events.length, 1);
+    assert.equal(parser.bufferedCapacity, 0);
+  });
+
   /**
    * Feeds an N-byte binary message as N one-byte masked fragments (7 bytes each: header byte, 0x81,
    * 4-byte key, 1 payload byte) in ~64 KiB chunks, sampling bufferedCapacity after every chunk.

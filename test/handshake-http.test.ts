@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { describe, mock, test } from 'node:test';
 import WebSocket from 'ws';
 import { ERRORS, isWsmodError } from '../src/errors.ts';
@@ -310,4 +312,23 @@ describe('limits', () => {
     }
   });
 
+});
+
+describe('a request head that is too slow', () => {
+  test('gets 408 with its reason once handshakeTimeout has passed (not 400)', async () => {
+    const t = await startHost(undefined, { handshakeTimeout: 300 });
+    try {
+      const socket = connect(t.port, '127.0.0.1');
+      await once(socket, 'connect');
+      socket.write(`GET /echo HTTP/1.1\r\nHost: 127.0.0.1:${t.port}\r\nUpgrade: websocket\r\n`); // never finished
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      await once(socket, 'close');
+      const response = Buffer.concat(chunks).toString('latin1');
+      assert.match(response, /^HTTP\/1\.1 408 /);
+      assert.match(response, /handshake not completed within handshakeTimeout/);
+    } finally {
+      await t.close();
+    }
+  });
 });

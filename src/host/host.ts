@@ -206,7 +206,7 @@ export class Host {
     const server: Server = options.tls === undefined ? createServer(serverOptions) : createHttpsServer({ ...serverOptions, ...options.tls });
     // Requests Node's parser refuses: our one-line reasons and codes (431 for oversized headers).
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-      refuse(socket, refusal(err.code === 'HPE_HEADER_OVERFLOW' ? 'WSMOD_ERR_HEADERS_TOO_LARGE' : 'WSMOD_ERR_BAD_REQUEST'));
+      refuse(socket, refusal(clientErrorCode(err.code)));
     });
     server.on('request', (req, res) => {
       if (this.handleRequest(req, res)) return;
@@ -442,6 +442,14 @@ function resolveRoutes(routes: readonly RouteOptions[]): Map<string, Route> {
 /** Creates a {@link Host}. Throws WSMOD_ERR_* for invalid routes or plugins. */
 export function createHost(options: HostOptions): Host {
   return new Host(options);
+}
+
+/** What a request Node's HTTP parser refused gets: 431 for oversized headers, 408 for a too slow head, else 400. */
+function clientErrorCode(code: string | undefined): ErrorCode {
+  if (code === 'HPE_HEADER_OVERFLOW') return 'WSMOD_ERR_HEADERS_TOO_LARGE';
+  // headersTimeout / requestTimeout expired (handshakeTimeout): RFC 9110 §15.5.9.
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT') return 'WSMOD_ERR_HANDSHAKE_TIMEOUT';
+  return 'WSMOD_ERR_BAD_REQUEST';
 }
 
 function onHandshakeSocketError(): void {

@@ -332,3 +332,21 @@ describe('a request head that is too slow', () => {
     }
   });
 });
+
+describe('headers that must be single', () => {
+  test('a second Host, Sec-WebSocket-Key, Sec-WebSocket-Version or Origin line is refused with 400 naming it', async () => {
+    const t = await startHost([{ path: '/echo', plugin: echoPlugin, origin: 'any' }]);
+    try {
+      for (const extra of [`Host: evil.example`, 'Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==', 'Sec-WebSocket-Version: 13', 'Origin: http://a.example']) {
+        const lines = handshakeLines(t.port, '/echo', extra.startsWith('Origin') ? { Origin: 'http://b.example' } : {});
+        const r = await rawRequest(t.port, [...lines, extra]);
+        assert.equal(r.status, 400, extra);
+        assert.match(r.body, new RegExp(`${extra.split(':')[0]}`, 'i'));
+      }
+      const ok = await rawRequest(t.port, handshakeLines(t.port, '/echo'));
+      assert.equal(ok.status, 101);
+    } finally {
+      await t.close();
+    }
+  });
+});

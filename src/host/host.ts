@@ -169,7 +169,7 @@ export class Host {
     // An attempted WebSocket handshake that Node did not treat as an upgrade (no "Connection: upgrade"):
     // answer what is wrong with it (400) rather than 426.
     if (listHeader(req.headers, 'upgrade').some((p) => p.toLowerCase() === 'websocket')) {
-      const verdict = validateHandshake({ method: req.method ?? '', httpVersion: req.httpVersion, headers: req.headers });
+      const verdict = validateHandshake({ method: req.method ?? '', httpVersion: req.httpVersion, headers: req.headers, rawHeaders: req.rawHeaders });
       if (!verdict.ok) {
         sendRefusal(res, verdict);
         return true;
@@ -276,7 +276,7 @@ export class Host {
     if (this.#closing !== undefined) return refusal('WSMOD_ERR_SHUTTING_DOWN');
     const route = this.#routes.get(pathOf(req));
     if (route === undefined) return refusal('WSMOD_ERR_NOT_FOUND', pathOf(req));
-    const verdict = validateHandshake({ method: req.method ?? '', httpVersion: req.httpVersion, headers: req.headers });
+    const verdict = validateHandshake({ method: req.method ?? '', httpVersion: req.httpVersion, headers: req.headers, rawHeaders: req.rawHeaders });
     if (!verdict.ok) return verdict;
     const origin = headerValue(req, 'origin');
     const scheme = socket.encrypted === true ? 'https' : 'http';

@@ -7,6 +7,7 @@ import type { ListenConfig } from '../config/schema.ts';
 import { type Host, type TlsOptions, createHost } from '../host/host.ts';
 import { type LogLevel, type Logger, createLogger } from '../log.ts';
 import { shutdownUnserved } from '../plugin/runtime.ts';
+import { WsmodError } from '../errors.ts';
 import { typecheckPlugins } from './typecheck.ts';
 
 /** Options of `wsmod serve`. */
@@ -46,11 +47,21 @@ export async function serve(options: ServeOptions): Promise<number | undefined> 
   const log = createLogger(options.logLevel ?? loaded.config.logging.level);
   if (options.checkConfig === true) {
     const routes = await buildRoutes(loaded, log);
+    let failed: Awaited<ReturnType<typeof shutdownUnserved>>;
     try {
       // The host checks what the schema cannot (e.g. pongTimeout with keepalive on, origin lists).
       createHost({ routes, logger: log, ...hostLimits(loaded) });
     } finally {
-      await shutdownUnserved(routes.map((r) => r.plugin), log);
+      failed = await shutdownUnserved(routes.map((r) => r.plugin), log);
+    }
+    // A plugin whose onShutdown throws would fail every stop and reload: a problem of the configuration.
+    for (const { plugin, err } of failed) {
+      const i = routes.findIndex((r) => r.plugin === plugin);
+      const route = loaded.config.routes[i];
+      const where = route === undefined ? '' : ` (${route.plugin ?? String(route.command)}, route ${route.path})`;
+      throw new WsmodError('WSMOD_ERR_PLUGIN_THREW', `plugin "${plugin.name}"${where} threw in onShutdown: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
     }
     // Last, as the slowest check: the TypeScript plugins, which tsx ran without checking their types.
     const typed = await typecheckPlugins(

@@ -51,6 +51,9 @@ const STABLE_AFTER = 1_000;
 const SHUTDOWN_CAP = 10_000;
 const PLUGIN_THREW = ERRORS.WSMOD_ERR_PLUGIN_THREW.closeCode;
 
+/** @internal A worker plugin's accessor of the Worker it started last (a terminated one has threadId -1). */
+export const LATEST_WORKER = Symbol('wsmod.latestWorker');
+
 /** The worker that was asked is gone (crashed, or stopped on shutdown). */
 class WorkerGoneError extends Error {
   override readonly name = 'WorkerGoneError';
@@ -210,6 +213,8 @@ class WorkerPluginRunner {
   #protocols: readonly string[] | undefined;
   #hooks = new Set<HookName>();
   #current: WorkerInstance | undefined;
+  /** The worker started last (even once gone): for tests that check it was terminated. */
+  #latest: Worker | undefined;
   #waiters: Array<{ resolve(instance: WorkerInstance): void; reject(err: Error): void }> = [];
   #restartTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -252,6 +257,7 @@ class WorkerPluginRunner {
       onDrain: (session) => this.#onDrain(session),
       onShutdown: () => this.#onShutdown(),
       [SETTLE]: (session: Session<unknown>) => this.#settle(session),
+      [LATEST_WORKER]: () => this.#latest,
     } as Plugin<unknown>;
   }
 
@@ -275,6 +281,7 @@ class WorkerPluginRunner {
         return;
       }
       const instance = new WorkerInstance(worker);
+      this.#latest = worker;
       instance.updateRef();
       let settled = false;
       const failLoad = (err: WsmodError): void => {

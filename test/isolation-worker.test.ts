@@ -395,6 +395,16 @@ describe('worker isolation: loading and shutdown', () => {
     });
   });
 
+  test('restartDelay is checked like every other option: key, expected, found, what to write', async () => {
+    for (const bad of [-5, 1.5, '100ms', Number.NaN]) {
+      await assert.rejects(workerPlugin('worker-echo.ts', '/w', memoryLogger(), { restartDelay: bad as number }), (err: unknown) => {
+        assert.ok(isWsmodError(err, 'WSMOD_ERR_INVALID_OPTION'));
+        assert.match(err.message, /worker plugin \/w: restartDelay: expected a duration ≥ 0 ms, found /);
+        return true;
+      });
+    }
+  });
+
   test('host.close() runs onShutdown in the worker, then terminates the worker', TIMEOUT, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wsmod-worker-'));
     const marker = join(dir, 'marker');

@@ -15,6 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { ERRORS, type ErrorCode, WsmodError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import { type AcceptInit, PLUGIN_API_VERSION, type Plugin, type SendResult, type Session, type UpgradeDecision, type UpgradeRequest } from '../api.ts';
+import { checkOptions, once, plainUnits, problemText } from '../../option-schema.ts';
 import { isFileSpecifier } from '../loader.ts';
 import { type HookName, type ReadyStateName, SETTLE, infoOf } from '../runtime.ts';
 import {
@@ -44,6 +45,8 @@ export interface WorkerPluginOptions {
 }
 
 const DEFAULT_RESTART_DELAY = 100;
+/** `restartDelay`, checked with the one options vocabulary (src/option-schema.ts). */
+const restartDelaySchema = once(() => plainUnits.duration(0).optional());
 const MAX_RESTART_DELAY = 5_000;
 /** A worker that crashes after running this long was not "crashing at start": the delay starts over. */
 const STABLE_AFTER = 1_000;
@@ -229,11 +232,9 @@ class WorkerPluginRunner {
         ? opts.specifier
         : resolve(opts.baseDir, opts.specifier)
       : opts.specifier;
-    const delay = opts.restartDelay ?? DEFAULT_RESTART_DELAY;
-    if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0) {
-      throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `restartDelay must be a non-negative number, got ${String(delay)}`);
-    }
-    this.#baseDelay = this.#delay = delay;
+    const checked = checkOptions(restartDelaySchema(), opts.restartDelay, ['restartDelay']);
+    if (!checked.ok) throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `worker plugin ${opts.path}: ${problemText(checked.problems)}`);
+    this.#baseDelay = this.#delay = checked.value ?? DEFAULT_RESTART_DELAY;
   }
 
   async start(): Promise<Plugin<unknown>> {

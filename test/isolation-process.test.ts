@@ -165,6 +165,19 @@ test('the environment: CGI variables and headers, and nothing else of the host',
   }
 });
 
+test("SERVER_PORT is the listener's port, whatever the Host header says; no HTTPS on a plain listener", async () => {
+  const log = memoryLogger();
+  const plugin = proc('/port', log, { command: 'echo "$SERVER_NAME|$SERVER_PORT|${HTTPS-unset}"' });
+  const t = await startHost([{ path: '/port', plugin }], { logger: log });
+  try {
+    const c = await connect(`${t.base}/port`, { Host: 'example.test:99999999' });
+    assert.equal((await c.closed).code, 1000);
+    assert.equal(c.messages[0]?.data.toString(), `example.test|${t.port}|unset`);
+  } finally {
+    await t.close();
+  }
+});
+
 test('process exit closes the WebSocket: 1000 on status 0, 1011 on another status or a signal', async () => {
   const log = memoryLogger();
   const t = await startHost([

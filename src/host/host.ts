@@ -46,6 +46,8 @@ export interface ListenInfo {
 type UpgradeSocket = Duplex & {
   readonly remoteAddress?: string | undefined;
   readonly remotePort?: number | undefined;
+  readonly localAddress?: string | undefined;
+  readonly localPort?: number | undefined;
   readonly encrypted?: boolean | undefined;
 };
 
@@ -337,6 +339,9 @@ export class Host {
       origin: headerValue(req, 'origin'),
       remoteAddress: ip,
       remotePort: socket.remotePort ?? 0,
+      localAddress: socket.localAddress ?? '',
+      localPort: socket.localPort ?? 0,
+      secure: socket.encrypted === true,
       protocols: offered,
       selectedProtocol: selectProtocol(route.protocols, offered),
     };
@@ -398,6 +403,9 @@ export class Host {
       headers: request.headers,
       remoteAddress: ip,
       remotePort: request.remotePort,
+      localAddress: request.localAddress,
+      localPort: request.localPort,
+      secure: request.secure,
       protocol,
       extensions: deflate?.response ?? '',
     };

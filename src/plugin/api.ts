@@ -49,6 +49,11 @@ export interface RequestIdentity {
   readonly headers: Headers;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** The local end of the connection: the listener's address and port (not the Host header's). */
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** The connection is TLS (wss://). */
+  readonly secure: boolean;
 }
 
 /** The handshake request's data, before the 101 is sent. */

@@ -107,7 +107,8 @@ function cgiEnvironment(session: Session<unknown>, opts: Pick<ResolvedOptions, '
     env[`HTTP_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] = value;
   }
   const query = session.query.toString();
-  const [serverName, serverPort] = splitHost(headerString(session.headers['host']) ?? '');
+  // SERVER_PORT is the listener's, never the client's Host header (which can say anything).
+  const [serverName] = splitHost(headerString(session.headers['host']) ?? '');
   Object.assign(env, {
     REMOTE_ADDR: session.remoteAddress,
     REMOTE_HOST: session.remoteAddress,
@@ -118,12 +119,13 @@ function cgiEnvironment(session: Session<unknown>, opts: Pick<ResolvedOptions, '
     REQUEST_METHOD: 'GET',
     REQUEST_URI: query === '' ? session.path : `${session.path}?${query}`,
     SERVER_NAME: serverName,
-    SERVER_PORT: serverPort,
+    SERVER_PORT: String(session.localPort),
     SERVER_PROTOCOL: 'HTTP/1.1',
     SERVER_SOFTWARE: 'wsmod',
     GATEWAY_INTERFACE: 'websocketd-CGI/0.1',
     UNIQUE_ID: session.id,
   });
+  if (session.secure) env['HTTPS'] = 'on';
   if (opts.optionsJson !== undefined) env['WSMOD_OPTIONS'] = opts.optionsJson;
   Object.assign(env, opts.env);
   return env;

@@ -19,6 +19,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { ERRORS, WsmodError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { STALL_THRESHOLD_MS, enterHook, leaveHook, watchStalls } from './stall-watch.ts';
 import type {
   AcceptInit,
   Plugin,
@@ -179,7 +180,19 @@ interface FaultScope {
 const scopes = new AsyncLocalStorage<FaultScope>();
 
 /** Counters of the faults the runtimes handled in this thread (read by tests and, later, metrics). */
-export const faultCounts = { attributed: 0, unattributed: 0 };
+export const faultCounts = { attributed: 0, unattributed: 0, stalls: 0 };
+
+const HOOKS: readonly HookName[] = ['onUpgrade', 'onOpen', 'onMessage', 'onClose', 'onDrain', 'onShutdown'];
+/** Runtimes by slot: a hook's stall-watch code is slot * 8 + the hook's index in HOOKS. */
+const slots: Array<PluginRuntime | undefined> = [];
+/** A blocked hook is logged at most this often per runtime and hook; every one is counted. */
+const STALL_LOG_INTERVAL_MS = 60_000;
+
+function onStall(code: number, ms: number): void {
+  const runtime = slots[code >> 3];
+  const hook = HOOKS[code & 7];
+  if (runtime !== undefined && hook !== undefined) runtime.stalled(hook, ms);
+}
 
 /** Runtimes alive in this thread: their loggers report unattributed errors. */
 const live = new Set<PluginRuntime>();
@@ -201,15 +214,21 @@ function onAsyncFault(err: unknown, kind: string): void {
 const onUncaught = (err: unknown): void => onAsyncFault(err, 'uncaught exception');
 const onUnhandled = (reason: unknown): void => onAsyncFault(reason, 'unhandled rejection');
 
-function register(runtime: PluginRuntime): void {
+function register(runtime: PluginRuntime): number {
   if (live.size === 0) {
     process.on('uncaughtException', onUncaught);
     process.on('unhandledRejection', onUnhandled);
+    watchStalls(onStall);
   }
   live.add(runtime);
+  let slot = slots.indexOf(undefined);
+  if (slot === -1) slot = slots.push(runtime) - 1;
+  else slots[slot] = runtime;
+  return slot;
 }
 
-function unregister(runtime: PluginRuntime): void {
+function unregister(runtime: PluginRuntime, slot: number): void {
+  if (slots[slot] === runtime) slots[slot] = undefined;
   if (!live.delete(runtime) || live.size > 0) return;
   process.off('uncaughtException', onUncaught);
   process.off('unhandledRejection', onUnhandled);
@@ -230,11 +249,17 @@ export class PluginRuntime {
   readonly log: Logger;
   readonly #scopeNoSession: Partial<Record<HookName, FaultScope>> = {};
   #stopped = false;
+  /** This runtime's slot: its hooks' stall-watch codes are slot * 8 + hook index. */
+  readonly #slot: number;
+  readonly #messageCode: number;
+  /** When each hook's last stall was logged, and how many were not logged since. */
+  readonly #stallLog = new Map<HookName, { at: number; quiet: number }>();
 
   constructor(plugin: Plugin<unknown>, log: Logger) {
     this.plugin = plugin;
     this.log = log;
-    register(this);
+    this.#slot = register(this);
+    this.#messageCode = this.#slot * 8 + HOOKS.indexOf('onMessage');
   }
 
   get name(): string {
@@ -289,11 +314,14 @@ export class PluginRuntime {
     if (!isBinary) receivedText.add(data);
     const scope = (session.scopes.onMessage ??= { runtime: this, session, hook: 'onMessage' });
     let result: unknown;
+    const depth = enterHook(this.#messageCode);
     try {
       result = scopes.run(scope, callMessage, this.plugin, session, data, isBinary);
     } catch (err) {
       session.fail(this.log, this.name, 'onMessage', err);
       return;
+    } finally {
+      leaveHook(depth);
     }
     if (isThenable(result)) result.then(undefined, (err: unknown) => session.fail(this.log, this.name, 'onMessage', err));
   }
@@ -340,8 +368,29 @@ export class PluginRuntime {
       return err ?? new Error(String(err));
     } finally {
       clearTimeout(timer);
-      unregister(this);
+      unregister(this, this.#slot);
     }
+  }
+
+  /**
+   * @internal One call of `hook` held the event loop for at least `ms` (reported by the stall watch
+   * once the loop is free again): counted, and logged at most once a minute per hook.
+   */
+  stalled(hook: HookName, ms: number): void {
+    faultCounts.stalls++;
+    const now = Date.now();
+    const last = this.#stallLog.get(hook);
+    if (last !== undefined && now - last.at < STALL_LOG_INTERVAL_MS) {
+      last.quiet++;
+      return;
+    }
+    this.#stallLog.set(hook, { at: now, quiet: 0 });
+    const more = last !== undefined && last.quiet > 0 ? ` (${last.quiet} more since the last report)` : '';
+    this.log.warn(
+      { plugin: this.name, hook, blockedMs: ms, thresholdMs: STALL_THRESHOLD_MS },
+      `plugin "${this.name}" blocked the event loop for at least ${ms} ms in ${hook}${more}: every inline route waited; ` +
+        'move slow synchronous work out of the hook or run the route with isolation: worker',
+    );
   }
 
   /** @internal An error surfaced outside the hook that started the work (see the module doc). */
@@ -374,7 +423,12 @@ export class PluginRuntime {
   #run(session: RuntimeSession | undefined, hook: HookName, fn: (...args: never[]) => unknown, ...args: unknown[]): unknown {
     const table = session === undefined ? this.#scopeNoSession : session.scopes;
     const scope = (table[hook] ??= { runtime: this, session, hook });
-    return scopes.run(scope, () => (fn as (...a: unknown[]) => unknown).apply(this.plugin, args));
+    const depth = enterHook(this.#slot * 8 + HOOKS.indexOf(hook));
+    try {
+      return scopes.run(scope, () => (fn as (...a: unknown[]) => unknown).apply(this.plugin, args));
+    } finally {
+      leaveHook(depth);
+    }
   }
 }
 

@@ -217,7 +217,7 @@ describe('backpressure', () => {
       },
     });
     const limit = 256 * 1024;
-    const t = await startHost([{ path: '/flood', plugin: flood, maxBackpressure: limit }]);
+    const t = await startHost([{ path: '/flood', plugin: flood, maxBackpressure: limit, backpressurePolicy: 'drop' }]);
     try {
       const c = await rawClient(t.port, '/flood');
       c.socket.pause(); // stop reading: the kernel buffers fill, then ours
@@ -231,6 +231,7 @@ describe('backpressure', () => {
       assert.equal(results[0], 'sent');
       assert.ok(results.includes('queued'), 'queued once the socket backed up');
       assert.equal(results.at(-1), 'dropped');
+      assert.equal(t.host.stats.messagesDropped, results.filter((r) => r === 'dropped').length, 'every drop counted');
       assert.ok(maxBuffered <= limit + chunk.length, `bounded: ${maxBuffered} <= ${limit + chunk.length}`);
       c.socket.resume();
       await until(() => drained === 1, 5000, 'onDrain');
@@ -248,6 +249,7 @@ describe('backpressure', () => {
         path: '/small',
         plugin: definePlugin({ name: 'small', apiVersion: 1, onOpen: (s) => void (session = s), onMessage() {}, onDrain: () => void drained++ }),
         maxBackpressure: 1000,
+        backpressurePolicy: 'drop',
       },
     ]);
     try {
@@ -269,7 +271,7 @@ describe('backpressure', () => {
     }
   });
 
-  test('policy "close" closes the session with 1008 instead of dropping', async () => {
+  test('policy "close" (the default: no message is lost silently) closes the session with 1008 instead of dropping, and counts it', async () => {
     let result: SendResult | undefined;
     const flood = definePlugin({
       name: 'flood-close',
@@ -284,7 +286,8 @@ describe('backpressure', () => {
       onMessage() {},
     });
     const rec: number[] = [];
-    const t = await startHost([{ path: '/f', plugin: { ...flood, onClose: (_s, code) => void rec.push(code) }, maxBackpressure: 128 * 1024, backpressurePolicy: 'close', closeTimeout: 200 }]);
+    // No backpressurePolicy given: the default applies.
+    const t = await startHost([{ path: '/f', plugin: { ...flood, onClose: (_s, code) => void rec.push(code) }, maxBackpressure: 128 * 1024, closeTimeout: 200 }]);
     try {
       const c = await rawClient(t.port, '/f');
       c.socket.pause();
@@ -295,6 +298,7 @@ describe('backpressure', () => {
       assert.equal(close === undefined ? 1006 : closeCodeOf(close.payload), 1008);
       await until(() => rec.length === 1);
       assert.equal(rec[0], 1008);
+      assert.equal(t.host.stats.closedForBackpressure, 1);
     } finally {
       await t.close();
     }

@@ -20,7 +20,7 @@ import { type HostLimits, type HostOptions, type Route, type RouteOptions, DEFAU
 import { checkOrigin } from './origin.ts';
 import { parseExtensions } from '../protocol/extensions.ts';
 import { DeflateCodec, type DeflateParams, ZlibPool, negotiateDeflate } from '../protocol/permessage-deflate.ts';
-import { HostSession } from './session.ts';
+import { HostSession, type HostStats } from './session.ts';
 
 /** Options of {@link Host.close}. */
 export interface CloseOptions {
@@ -83,6 +83,8 @@ export class Host {
   readonly #owned = new Set<Server>();
   /** zlib jobs cap and idle streams shared by this host's compressed sessions; its counters are read-only. */
   readonly zlibPool = new ZlibPool();
+  /** Drops and backpressure closes over all sessions, ever (no message is lost without being counted). */
+  readonly stats: Readonly<HostStats> = { messagesDropped: 0, closedForBackpressure: 0 };
 
   constructor(options: HostOptions) {
     if (typeof options !== 'object' || options === null || !Array.isArray(options.routes)) {
@@ -411,7 +413,7 @@ export class Host {
     };
     const codec = deflate === undefined ? undefined : new DeflateCodec(deflate.params, 'server', route.compression, this.zlibPool);
     this.#pluginSessions.set(route.plugin, (this.#pluginSessions.get(route.plugin) ?? 0) + 1);
-    const session = new HostSession(info, verdict.data, codec, route, this.#runtime(route.plugin), socket, head, this.#log, (s) =>
+    const session = new HostSession(info, verdict.data, codec, route, this.#runtime(route.plugin), socket, head, this.#log, this.stats as HostStats, (s) =>
       this.#ended(s, ip, route.plugin),
     );
     this.#sessions.add(session);

@@ -23,7 +23,7 @@ export const DEFAULTS = {
   pongTimeout: 30_000,
   closeTimeout: 5_000,
   maxBackpressure: 1024 * 1024,
-  backpressurePolicy: 'drop' as BackpressurePolicy,
+  backpressurePolicy: 'close' as BackpressurePolicy,
   handshakeTimeout: 10_000,
   maxConnections: 10_000,
   maxConnectionsPerIp: 1_000,

@@ -7,6 +7,14 @@ import type { PluginRuntime, ReadyStateName, RuntimeSession, SessionInfo, Sessio
 import type { DeflateCodec } from '../protocol/permessage-deflate.ts';
 import type { Route } from './options.ts';
 
+/** Counters a host keeps over all its sessions (read by tests, later the status page and metrics). */
+export interface HostStats {
+  /** `send()` calls that returned 'dropped' (session closing, or over maxBackpressure with policy `drop`). */
+  messagesDropped: number;
+  /** Sessions closed with 1008 because a send went over maxBackpressure (policy `close`). */
+  closedForBackpressure: number;
+}
+
 const STATES = { [ReadyState.OPEN]: 'open', [ReadyState.CLOSING]: 'closing', [ReadyState.CLOSED]: 'closed' } as const;
 
 /** How long a failing connection waits for replies still owed by a plugin worker (see PluginRuntime.settle). */
@@ -23,6 +31,7 @@ export class HostSession implements ConnectionEvents, SessionLink {
   readonly #connection: Connection;
   readonly #session: RuntimeSession;
   readonly #head: Buffer;
+  readonly #stats: HostStats;
 
   constructor(
     info: SessionInfo,
@@ -33,9 +42,11 @@ export class HostSession implements ConnectionEvents, SessionLink {
     socket: Duplex,
     head: Buffer,
     log: Logger,
+    stats: HostStats,
     onEnded: (session: HostSession) => void,
   ) {
     this.#runtime = runtime;
+    this.#stats = stats;
     this.#log = log;
     this.#onEnded = onEnded;
     this.#head = head;
@@ -76,7 +87,9 @@ export class HostSession implements ConnectionEvents, SessionLink {
   }
 
   send(data: string | Uint8Array, binary: boolean): SendResult {
-    return this.#connection.send(data, binary);
+    const result = this.#connection.send(data, binary);
+    if (result === 'dropped') this.#stats.messagesDropped++;
+    return result;
   }
 
   close(code?: number, reason?: string): void {
@@ -127,6 +140,7 @@ export class HostSession implements ConnectionEvents, SessionLink {
 
   /** @internal */
   onClose(code: number, reason: string, error: WsmodError | undefined): void {
+    if (error?.code === 'WSMOD_ERR_BACKPRESSURE') this.#stats.closedForBackpressure++;
     if (error !== undefined && error.code !== 'WSMOD_ERR_PLUGIN_THREW') {
       this.#log.debug({ session: this.#session.id, code: error.code, err: error.message }, 'connection failed');
     }

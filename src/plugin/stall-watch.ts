@@ -65,8 +65,9 @@ export function watchStalls(report: (code: number, ms: number) => void): void {
     name: 'wsmod stall watchdog',
     execArgv: [],
   });
-  watchdog.unref();
   watchdog.on('message', (m: { code: number; ms: number }) => onStall?.(m.code, m.ms));
   // A watchdog that cannot run costs the detection, nothing else.
   watchdog.on('error', () => (watchdog = undefined));
+  // After the listeners: adding a 'message' listener refs the worker's port again.
+  watchdog.unref();
 }

@@ -47,6 +47,7 @@ export const ERRORS = {
   WSMOD_ERR_METHOD: { message: 'WebSocket handshakes must use GET', status: 405 },
   WSMOD_ERR_HTTP_VERSION: { message: 'WebSocket handshakes need HTTP/1.1 or later', status: 400 },
   WSMOD_ERR_HOST_MISSING: { message: 'Host header missing', status: 400 },
+  WSMOD_ERR_DUPLICATE_HEADER: { message: 'a header that must appear once was sent more than once', status: 400 },
   WSMOD_ERR_UPGRADE_HEADER: { message: 'Upgrade header must contain the "websocket" token', status: 400 },
   WSMOD_ERR_CONNECTION_HEADER: { message: 'Connection header must contain the "Upgrade" token', status: 400 },
   WSMOD_ERR_KEY: { message: 'Sec-WebSocket-Key must be the base64 encoding of 16 bytes', status: 400 },
@@ -67,6 +68,7 @@ export const ERRORS = {
   WSMOD_ERR_UPGRADE_FAILED: { message: 'the plugin failed while deciding on the upgrade', status: 500 },
 
   // ---- Programming and configuration errors (thrown to the caller) ----
+  WSMOD_ERR_PLUGIN_LOAD: { message: 'the plugin file could not be loaded' },
   WSMOD_ERR_PLUGIN_INVALID: { message: 'the plugin does not satisfy the plugin API' },
   WSMOD_ERR_PLUGIN_API_VERSION: { message: 'the plugin asks for a plugin API version this host does not provide' },
   WSMOD_ERR_PROTOCOL_NOT_OFFERED: { message: 'the plugin chose a subprotocol the client did not offer', status: 500 },

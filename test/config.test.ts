@@ -129,6 +129,22 @@ describe('formats and discovery', () => {
 });
 
 describe('wsmod serve', () => {
+  test('--check-config: a plugin whose onShutdown throws is reported with the code, the plugin, its file and route (exit 1)', () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(
+        join(dir, 'boom.mjs'),
+        "export default { name: 'boomer', apiVersion: 1, onMessage() {}, onShutdown() { throw new Error('boom'); } };\n",
+      );
+      writeFileSync(join(dir, 'wsmod.config.yaml'), 'routes:\n  - { path: /b, plugin: ./boom.mjs }\n');
+      const r = spawnSync(process.execPath, [CLI, 'serve', '--check-config'], { encoding: 'utf8', cwd: dir });
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /WSMOD_ERR_PLUGIN_THREW: .*plugin "boomer" \(\.\/boom\.mjs, route \/b\) threw in onShutdown: boom/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('--check-config: 0 for a good configuration, non-zero with the messages for a bad one or a broken plugin', () => {
     const good = spawnSync(process.execPath, [CLI, 'serve', join(EXAMPLES, 'wsmod.config.yaml'), '--check-config'], { encoding: 'utf8' });
     assert.equal(good.status, 0, good.stderr);
@@ -143,7 +159,7 @@ describe('wsmod serve', () => {
       writeFileSync(join(dir, 'wsmod.config.yaml'), 'routes:\n  - { path: /e, plugin: ./missing.ts }\n');
       const missing = spawnSync(process.execPath, [CLI, 'serve', '--check-config'], { encoding: 'utf8', cwd: dir });
       assert.notEqual(missing.status, 0);
-      assert.match(missing.stderr, /WSMOD_ERR_PLUGIN_INVALID: .*missing\.ts: no such file/);
+      assert.match(missing.stderr, /WSMOD_ERR_PLUGIN_LOAD: .*missing\.ts: no such file/);
       // Rules across keys are the schema's too, so the file reports them (with its name).
       writeFileSync(join(dir, 'wsmod.config.yaml'), `routes:\n  - { path: /e, plugin: ${JSON.stringify(join(EXAMPLES, 'echo.ts'))}, idleTimeout: 10s, pongTimeout: 0 }\n`);
       const pong = spawnSync(process.execPath, [CLI, 'serve', '--check-config'], { encoding: 'utf8', cwd: dir });

@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { encodeFrame } from '../src/protocol/frame-serializer.ts';
+import { definePlugin, type Session } from '../src/plugin/api.ts';
 import { echoPlugin, recordingPlugin, startHost, until } from './helpers.ts';
 
 function open(url: string, options: WebSocket.ClientOptions = {}): Promise<WebSocket> {
@@ -23,6 +24,56 @@ function nextMessage(ws: WebSocket): Promise<{ data: Buffer; isBinary: boolean }
 function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
   return new Promise((resolve) => ws.once('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() })));
 }
+
+describe('text stays text', () => {
+  test('send(data) of a received message keeps its type, echoed or forwarded to another session; bytes of its own go as binary', async () => {
+    const sessions: Session[] = [];
+    const plugin = definePlugin({
+      name: 'forward',
+      apiVersion: 1,
+      onOpen(session) {
+        sessions.push(session);
+      },
+      onMessage(session, data) {
+        session.send(data);
+        for (const other of sessions) if (other !== session) other.send(data);
+        session.send(Buffer.from(data)); // a copy: bytes the plugin made, binary
+      },
+    });
+    const t = await startHost([{ path: '/f', plugin }]);
+    try {
+      const a = await open(`${t.base}/f`);
+      const b = await open(`${t.base}/f`);
+      await until(() => sessions.length === 2);
+      const got: Array<{ isBinary: boolean; text: string }> = [];
+      const two = new Promise<void>((resolve) =>
+        a.on('message', (data: Buffer, isBinary: boolean) => {
+          got.push({ isBinary, text: data.toString() });
+          if (got.length === 2) resolve();
+        }),
+      );
+      const forwarded = nextMessage(b);
+      a.send('héllo');
+      await two;
+      assert.deepEqual(got, [
+        { isBinary: false, text: 'héllo' }, // the echo
+        { isBinary: true, text: 'héllo' }, // a copy the plugin made
+      ]);
+      const f = await forwarded;
+      assert.equal(f.isBinary, false, 'forwarded to another session as text');
+      assert.equal(f.data.toString(), 'héllo');
+      a.removeAllListeners('message');
+      a.send(Buffer.from([1, 2, 3]));
+      const echoed = await nextMessage(a);
+      assert.equal(echoed.isBinary, true, 'a binary message echoes as binary');
+      a.close();
+      b.close();
+      await Promise.all([closed(a), closed(b)]);
+    } finally {
+      await t.close();
+    }
+  });
+});
 
 describe('echo with the ws client', () => {
   const sizes = [0, 125, 126, 65535, 65536, 16 * 1024 * 1024];

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { describe, mock, test } from 'node:test';
 import WebSocket from 'ws';
 import { ERRORS, isWsmodError } from '../src/errors.ts';
@@ -310,4 +312,41 @@ describe('limits', () => {
     }
   });
 
+});
+
+describe('a request head that is too slow', () => {
+  test('gets 408 with its reason once handshakeTimeout has passed (not 400)', async () => {
+    const t = await startHost(undefined, { handshakeTimeout: 300 });
+    try {
+      const socket = connect(t.port, '127.0.0.1');
+      await once(socket, 'connect');
+      socket.write(`GET /echo HTTP/1.1\r\nHost: 127.0.0.1:${t.port}\r\nUpgrade: websocket\r\n`); // never finished
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      await once(socket, 'close');
+      const response = Buffer.concat(chunks).toString('latin1');
+      assert.match(response, /^HTTP\/1\.1 408 /);
+      assert.match(response, /handshake not completed within handshakeTimeout/);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('headers that must be single', () => {
+  test('a second Host, Sec-WebSocket-Key, Sec-WebSocket-Version or Origin line is refused with 400 naming it', async () => {
+    const t = await startHost([{ path: '/echo', plugin: echoPlugin, origin: 'any' }]);
+    try {
+      for (const extra of [`Host: evil.example`, 'Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==', 'Sec-WebSocket-Version: 13', 'Origin: http://a.example']) {
+        const lines = handshakeLines(t.port, '/echo', extra.startsWith('Origin') ? { Origin: 'http://b.example' } : {});
+        const r = await rawRequest(t.port, [...lines, extra]);
+        assert.equal(r.status, 400, extra);
+        assert.match(r.body, new RegExp(`${extra.split(':')[0]}`, 'i'));
+      }
+      const ok = await rawRequest(t.port, handshakeLines(t.port, '/echo'));
+      assert.equal(ok.status, 101);
+    } finally {
+      await t.close();
+    }
+  });
 });

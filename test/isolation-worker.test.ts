@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { isWsmodError } from '../src/errors.ts';
 import { loadPlugin } from '../src/plugin/loader.ts';
-import { createWorkerPlugin, type WorkerPluginOptions, workerExecArgv } from '../src/plugin/isolation/worker.ts';
+import type { Worker } from 'node:worker_threads';
+import { LATEST_WORKER, createWorkerPlugin, type WorkerPluginOptions, workerExecArgv } from '../src/plugin/isolation/worker.ts';
 import { echoPlugin, memoryLogger, startHost, until } from './helpers.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -357,7 +358,7 @@ describe('worker isolation: a busy or failing plugin', () => {
 });
 
 describe('worker isolation: loading and shutdown', () => {
-  test('a missing file, an invalid plugin or refused options reject with WSMOD_ERR_PLUGIN_INVALID naming the file', TIMEOUT, async () => {
+  test('a missing file (WSMOD_ERR_PLUGIN_LOAD), an invalid plugin or refused options (WSMOD_ERR_PLUGIN_INVALID) reject naming the file', TIMEOUT, async () => {
     const cases: Array<{ file: string; options?: unknown; problem: RegExp }> = [
       { file: 'worker-missing.ts', problem: /no such file/ },
       { file: 'worker-invalid.ts', problem: /"onMessage" must be a function/ },
@@ -373,7 +374,7 @@ describe('worker isolation: loading and shutdown', () => {
           return true;
         },
       );
-      assert.ok(isWsmodError(workerError, 'WSMOD_ERR_PLUGIN_INVALID'), `${file}: ${String(workerError)}`);
+      assert.ok(isWsmodError(workerError, file === 'worker-missing.ts' ? 'WSMOD_ERR_PLUGIN_LOAD' : 'WSMOD_ERR_PLUGIN_INVALID'), `${file}: ${String(workerError)}`);
       assert.ok(workerError.message.includes(where), `the message names ${where}: ${workerError.message}`);
       assert.match(workerError.message, problem);
       // The same code and message as loading it inline.
@@ -394,6 +395,16 @@ describe('worker isolation: loading and shutdown', () => {
     });
   });
 
+  test('restartDelay is checked like every other option: key, expected, found, what to write', async () => {
+    for (const bad of [-5, 1.5, '100ms', Number.NaN]) {
+      await assert.rejects(workerPlugin('worker-echo.ts', '/w', memoryLogger(), { restartDelay: bad as number }), (err: unknown) => {
+        assert.ok(isWsmodError(err, 'WSMOD_ERR_INVALID_OPTION'));
+        assert.match(err.message, /worker plugin \/w: restartDelay: expected a duration ≥ 0 ms, found /);
+        return true;
+      });
+    }
+  });
+
   test('host.close() runs onShutdown in the worker, then terminates the worker', TIMEOUT, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wsmod-worker-'));
     const marker = join(dir, 'marker');
@@ -405,12 +416,12 @@ describe('worker isolation: loading and shutdown', () => {
       assert.equal((await c.roundTrip('up')).data.toString(), 'up');
       await until(() => existsSync(heartbeat), 5000, 'the worker heartbeat');
       assert.equal(existsSync(marker), false);
+      const worker = (plugin as unknown as Record<symbol, () => Worker | undefined>)[LATEST_WORKER]!();
+      assert.ok(worker !== undefined && worker.threadId > 0, 'a running worker');
       await t.close();
       assert.equal((await c.closed).code, 1001);
       assert.match(readFileSync(marker, 'utf8'), /^shutdown in thread \d+$/, 'onShutdown ran (and was awaited) in the worker');
-      const size = statSync(heartbeat).size;
-      await new Promise((r) => setTimeout(r, 200));
-      assert.equal(statSync(heartbeat).size, size, 'the worker no longer runs');
+      assert.equal(worker.threadId, -1, 'the worker was terminated once close() resolved');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -6,6 +6,9 @@ import { buildRoutes } from '../config/routes.ts';
 import type { ListenConfig } from '../config/schema.ts';
 import { type Host, type TlsOptions, createHost } from '../host/host.ts';
 import { type LogLevel, type Logger, createLogger } from '../log.ts';
+import { shutdownUnserved } from '../plugin/runtime.ts';
+import { WsmodError } from '../errors.ts';
+import { typecheckPlugins } from './typecheck.ts';
 
 /** Options of `wsmod serve`. */
 export interface ServeOptions {
@@ -16,7 +19,7 @@ export interface ServeOptions {
   readonly port?: number;
   /** Override `logging.level`. */
   readonly logLevel?: LogLevel;
-  /** Only validate the configuration and load its plugins, then exit. */
+  /** Only validate the configuration, load its plugins and type-check the TypeScript ones, then exit. */
   readonly checkConfig?: boolean;
 }
 
@@ -44,13 +47,34 @@ export async function serve(options: ServeOptions): Promise<number | undefined> 
   const log = createLogger(options.logLevel ?? loaded.config.logging.level);
   if (options.checkConfig === true) {
     const routes = await buildRoutes(loaded, log);
+    let failed: Awaited<ReturnType<typeof shutdownUnserved>>;
     try {
       // The host checks what the schema cannot (e.g. pongTimeout with keepalive on, origin lists).
       createHost({ routes, logger: log, ...hostLimits(loaded) });
     } finally {
-      await Promise.allSettled(routes.map((r) => r.plugin.onShutdown?.()));
+      failed = await shutdownUnserved(routes.map((r) => r.plugin), log);
     }
-    process.stdout.write(`configuration OK: ${loaded.file} (${routes.length} route${routes.length === 1 ? '' : 's'})\n`);
+    // A plugin whose onShutdown throws would fail every stop and reload: a problem of the configuration.
+    for (const { plugin, err } of failed) {
+      const i = routes.findIndex((r) => r.plugin === plugin);
+      const route = loaded.config.routes[i];
+      const where = route === undefined ? '' : ` (${route.plugin ?? String(route.command)}, route ${route.path})`;
+      throw new WsmodError('WSMOD_ERR_PLUGIN_THREW', `plugin "${plugin.name}"${where} threw in onShutdown: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
+    }
+    // Last, as the slowest check: the TypeScript plugins, which tsx ran without checking their types.
+    const typed = await typecheckPlugins(
+      loaded.config.routes.flatMap((r) => (r.plugin === undefined ? [] : [r.plugin])),
+      loaded.baseDir,
+    );
+    if (typed.errors.length > 0) {
+      process.stderr.write(`wsmod: type errors in the plugins of ${loaded.file}:\n${typed.errors.join('\n')}\n`);
+      return 1;
+    }
+    if (typed.skipped !== undefined) process.stderr.write(`wsmod: ${typed.skipped}\n`);
+    const checked = typed.files.length === 0 ? '' : `, ${typed.files.length} TypeScript plugin${typed.files.length === 1 ? '' : 's'} type-checked`;
+    process.stdout.write(`configuration OK: ${loaded.file} (${routes.length} route${routes.length === 1 ? '' : 's'}${checked})\n`);
     return 0;
   }
   const routes = await buildRoutes(loaded, log);
@@ -58,7 +82,7 @@ export async function serve(options: ServeOptions): Promise<number | undefined> 
   try {
     host = createHost({ routes, logger: log, ...hostLimits(loaded) });
   } catch (err) {
-    await Promise.allSettled(routes.map((r) => r.plugin.onShutdown?.()));
+    await shutdownUnserved(routes.map((r) => r.plugin), log);
     throw err;
   }
   const listeners: ListenConfig[] =
@@ -129,7 +153,7 @@ function handleSignals(host: Host, first: LoadedConfig, log: Logger): void {
         try {
           host.replaceRoutes(routes);
         } catch (err) {
-          await Promise.allSettled(routes.map((r) => r.plugin.onShutdown?.()));
+          await shutdownUnserved(routes.map((r) => r.plugin), log);
           throw err;
         }
         current = { ...next, config: { ...next.config, listen: current.config.listen, limits: current.config.limits, logging: current.config.logging } };

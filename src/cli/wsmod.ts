@@ -23,7 +23,7 @@ program
   .option('-p, --port <port>', 'listen on this port instead of the configured addresses (0: any free port)', port)
   .option('-H, --host <address>', 'listen on this address instead of the configured ones')
   .addOption(new Option('--log-level <level>', 'log level (overrides logging.level)').choices(['debug', 'info', 'warn', 'error', 'silent']))
-  .option('--check-config', 'validate the configuration and load its plugins, then exit (non-zero on problems)', false)
+  .option('--check-config', 'validate the configuration, load its plugins and type-check TypeScript ones, then exit (non-zero on problems)', false)
   .action(async (config: string | undefined, opts: { port?: number; host?: string; logLevel?: LogLevel; checkConfig: boolean }) => {
     const status = await serve({
       ...(config === undefined ? {} : { config }),

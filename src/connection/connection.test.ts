@@ -11,6 +11,7 @@ import { type ErrorCode, WsmodError } from '../errors.ts';
 import { DEFAULT_DEFLATE, DeflateCodec, type DeflateParams, ZlibPool } from '../protocol/permessage-deflate.ts';
 import { Connection, type ConnectionOptions, ReadyState, type SendResult } from './connection.ts';
 import { PreparedMessage } from './prepared.ts';
+import { bytes, norm, txt } from '../../test/hex.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // An in-memory duplex pair
@@ -74,22 +75,6 @@ function memoryPair(): [MemoryEnd, MemoryEnd] {
 // Helpers
 // ---------------------------------------------------------------------------------------------------
 
-/** Hex string (whitespace allowed) to bytes. */
-function bytes(hex: string): Buffer {
-  const clean = hex.replace(/\s+/g, '');
-  assert.match(clean, /^(?:[0-9a-fA-F]{2})*$/, `malformed hex in test: ${hex}`);
-  return Buffer.from(clean, 'hex');
-}
-
-/** Normalised hex (no whitespace, lower case). */
-function norm(hex: string): string {
-  return hex.replace(/\s+/g, '').toLowerCase();
-}
-
-/** UTF-8 of a string, as hex. */
-function txt(s: string): string {
-  return Buffer.from(s, 'utf8').toString('hex');
-}
 
 /** The masking key of RFC 6455 §5.7's examples. */
 const KEY = bytes('37fa213d');

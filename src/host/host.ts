@@ -181,7 +181,7 @@ export class Host {
     // An attempted WebSocket handshake that Node did not treat as an upgrade (no "Connection: upgrade"):
     // answer what is wrong with it (400) rather than 426.
     if (listHeader(req.headers, 'upgrade').some((p) => p.toLowerCase() === 'websocket')) {
-      const verdict = validateHandshake({ method: req.method ?? '', httpVersion: req.httpVersion, headers: req.headers });
+      const verdict = validateHandshake({ method: req.method ?? '', httpVersion: req.httpVersion, headers: req.headers, rawHeaders: req.rawHeaders });
       if (!verdict.ok) {
         sendRefusal(res, verdict);
         return true;
@@ -218,7 +218,7 @@ export class Host {
     const server: Server = options.tls === undefined ? createServer(serverOptions) : createHttpsServer({ ...serverOptions, ...options.tls });
     // Requests Node's parser refuses: our one-line reasons and codes (431 for oversized headers).
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-      refuse(socket, refusal(err.code === 'HPE_HEADER_OVERFLOW' ? 'WSMOD_ERR_HEADERS_TOO_LARGE' : 'WSMOD_ERR_BAD_REQUEST'));
+      refuse(socket, refusal(clientErrorCode(err.code)));
     });
     server.on('request', (req, res) => {
       if (this.handleRequest(req, res)) return;
@@ -289,7 +289,7 @@ export class Host {
     if (this.#closing !== undefined) return refusal('WSMOD_ERR_SHUTTING_DOWN');
     const route = this.#routes.get(pathOf(req));
     if (route === undefined) return refusal('WSMOD_ERR_NOT_FOUND', pathOf(req));
-    const verdict = validateHandshake({ method: req.method ?? '', httpVersion: req.httpVersion, headers: req.headers });
+    const verdict = validateHandshake({ method: req.method ?? '', httpVersion: req.httpVersion, headers: req.headers, rawHeaders: req.rawHeaders });
     if (!verdict.ok) return verdict;
     const origin = headerValue(req, 'origin');
     const scheme = socket.encrypted === true ? 'https' : 'http';
@@ -455,6 +455,14 @@ function resolveRoutes(routes: readonly RouteOptions[]): Map<string, Route> {
 /** Creates a {@link Host}. Throws WSMOD_ERR_* for invalid routes or plugins. */
 export function createHost(options: HostOptions): Host {
   return new Host(options);
+}
+
+/** What a request Node's HTTP parser refused gets: 431 for oversized headers, 408 for a too slow head, else 400. */
+function clientErrorCode(code: string | undefined): ErrorCode {
+  if (code === 'HPE_HEADER_OVERFLOW') return 'WSMOD_ERR_HEADERS_TOO_LARGE';
+  // headersTimeout / requestTimeout expired (handshakeTimeout): RFC 9110 §15.5.9.
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT') return 'WSMOD_ERR_HANDSHAKE_TIMEOUT';
+  return 'WSMOD_ERR_BAD_REQUEST';
 }
 
 function onHandshakeSocketError(): void {

@@ -419,23 +419,26 @@ export class PluginRuntime {
   }
 
   /**
-   * Runs `onShutdown`, waiting at most `timeout` ms; failures and overruns are logged. Afterwards
-   * the runtime no longer handles the process's error events (when it was the last one).
+   * Runs `onShutdown`, waiting at most `timeout` ms; failures and overruns are logged, and a failure
+   * is also the promise's value (undefined when it went well). Afterwards the runtime no longer handles
+   * the process's error events (when it was the last one).
    */
-  async shutdown(timeout: number): Promise<void> {
-    if (this.#stopped) return;
+  async shutdown(timeout: number): Promise<unknown> {
+    if (this.#stopped) return undefined;
     this.#stopped = true;
     const hook = this.plugin.onShutdown;
     let timer: NodeJS.Timeout | undefined;
     try {
-      if (hook === undefined) return;
+      if (hook === undefined) return undefined;
       const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), timeout)));
       const done = Promise.resolve(this.#run(undefined, 'onShutdown', hook));
       if ((await Promise.race([done, expired])) === 'expired') {
         this.log.warn({ plugin: this.name }, `plugin "${this.name}": onShutdown did not finish by the deadline`);
       }
+      return undefined;
     } catch (err) {
       this.log.error({ plugin: this.name, hook: 'onShutdown', err }, `plugin "${this.name}" threw in onShutdown`);
+      return err ?? new Error(String(err));
     } finally {
       clearTimeout(timer);
       unregister(this);
@@ -517,8 +520,14 @@ function rejectDecision(status: number = ERRORS.WSMOD_ERR_UPGRADE_REJECTED.statu
 
 /**
  * Runs `onShutdown` of plugins that were built but never served (a configuration refused as a whole,
- * `--check-config`), each through a runtime of its own: failures are logged, never thrown.
+ * `--check-config`), each through a runtime of its own: failures are logged and returned, never thrown.
  */
-export async function shutdownUnserved(plugins: Iterable<Plugin<unknown>>, log: Logger, timeout = 10_000): Promise<void> {
-  await Promise.all([...new Set(plugins)].map((plugin) => new PluginRuntime(plugin, log).shutdown(timeout)));
+export async function shutdownUnserved(
+  plugins: Iterable<Plugin<unknown>>,
+  log: Logger,
+  timeout = 10_000,
+): Promise<Array<{ readonly plugin: Plugin<unknown>; readonly err: unknown }>> {
+  const unique = [...new Set(plugins)];
+  const outcomes = await Promise.all(unique.map((plugin) => new PluginRuntime(plugin, log).shutdown(timeout)));
+  return unique.flatMap((plugin, i) => (outcomes[i] === undefined ? [] : [{ plugin, err: outcomes[i] }]));
 }

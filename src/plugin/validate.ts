@@ -12,17 +12,21 @@ export function validatePlugin(value: unknown, source: string): Plugin<unknown> 
   const fail = (problem: string): never => {
     throw new WsmodError('WSMOD_ERR_PLUGIN_INVALID', `${source}: ${problem}`);
   };
-  if (typeof value !== 'object' || value === null) return fail(`expected a plugin object, got ${describe(value)}`);
+  if (typeof value !== 'object' || value === null) {
+    return fail(`expected a plugin object, got ${describe(value)}: write \`export default definePlugin({ name, apiVersion: ${PLUGIN_API_VERSION}, onMessage… })\``);
+  }
   const p = value as Record<string, unknown>;
-  if (typeof p['name'] !== 'string' || p['name'] === '') fail('"name" must be a non-empty string');
+  if (typeof p['name'] !== 'string' || p['name'] === '') fail(`"name" must be a non-empty string, got ${describe(p['name'])}`);
   if (p['apiVersion'] !== PLUGIN_API_VERSION) {
-    if (typeof p['apiVersion'] !== 'number') fail(`"apiVersion" must be ${PLUGIN_API_VERSION}, got ${describe(p['apiVersion'])}`);
+    if (typeof p['apiVersion'] !== 'number') fail(`"apiVersion" must be ${PLUGIN_API_VERSION}, got ${describe(p['apiVersion'])}: write \`apiVersion: ${PLUGIN_API_VERSION}\``);
     throw new WsmodError(
       'WSMOD_ERR_PLUGIN_API_VERSION',
       `${source}: plugin "${String(p['name'])}" wants API version ${String(p['apiVersion'])}; this host provides ${PLUGIN_API_VERSION}`,
     );
   }
-  if (typeof p['onMessage'] !== 'function') fail('"onMessage" must be a function');
+  if (typeof p['onMessage'] !== 'function') {
+    fail(`"onMessage" must be a function, got ${describe(p['onMessage'])}: write \`onMessage(session, data, isBinary) { … }\``);
+  }
   for (const hook of HOOKS) {
     if (p[hook] !== undefined && typeof p[hook] !== 'function') fail(`"${hook}" must be a function, got ${describe(p[hook])}`);
   }
@@ -38,6 +42,7 @@ export function validatePlugin(value: unknown, source: string): Plugin<unknown> 
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
+  if (v === undefined) return 'undefined';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'string') return JSON.stringify(v);
   return typeof v === 'object' || typeof v === 'function' ? typeof v : `${typeof v} ${String(v)}`;

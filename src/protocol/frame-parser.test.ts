@@ -5,6 +5,7 @@ import type { ErrorCode } from '../errors.ts';
 import { FrameParser } from './frame-parser.ts';
 import type { FrameHandler, FrameParserOptions } from './frame-parser.ts';
 import { prng, prngBytes } from '../prng.ts';
+import { bytes, norm, txt } from '../../test/hex.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers: frames as hex strings, a parser driver that feeds every input in several chunkings.
@@ -17,22 +18,6 @@ const CLOSE = 0x8;
 const PING = 0x9;
 const PONG = 0xa;
 
-/** Hex string (whitespace allowed) to bytes. */
-function bytes(hex: string): Buffer {
-  const clean = hex.replace(/\s+/g, '');
-  assert.match(clean, /^(?:[0-9a-fA-F]{2})*$/, `malformed hex in test: ${hex}`);
-  return Buffer.from(clean, 'hex');
-}
-
-/** Normalised hex (no whitespace, lower case). */
-function norm(hex: string): string {
-  return hex.replace(/\s+/g, '').toLowerCase();
-}
-
-/** UTF-8 of a string, as hex. */
-function txt(s: string): string {
-  return Buffer.from(s, 'utf8').toString('hex');
-}
 
 function byteHex(b: number): string {
   return b.toString(16).padStart(2, '0');
@@ -994,6 +979,28 @@ describe('reassembly memory', () => {
     parser.push(partial.subarray(20));
     assert.equal(parser.bufferedCapacity, 0);
     assert.equal(events.length, 3);
+  });
+
+  test('a declared length is not reserved before its payload arrives (a stalled 16 MiB header holds at most 64 KiB)', () => {
+    const events: string[] = [];
+    const parser = new FrameParser(recordingHandler(events), { ...DEFAULTS, maxMessageSize: 17 * 1024 * 1024 });
+    const size = 16 * 1024 * 1024;
+    // FIN binary, masked, 64-bit length 16 MiB, key, then 10 payload bytes: the buffer follows the bytes.
+    const header = Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x37, 0xfa, 0x21, 0x3d]);
+    header.writeBigUInt64BE(BigInt(size), 2);
+    parser.push(header);
+    assert.equal(parser.bufferedCapacity, 0, 'nothing held for a header alone');
+    parser.push(Buffer.alloc(10));
+    assert.ok(parser.bufferedCapacity > 0 && parser.bufferedCapacity <= 64 * 1024, `held ${parser.bufferedCapacity} bytes for 10`);
+    // As the payload arrives the buffer grows to exactly the declared size, never past it.
+    let peak = 0;
+    for (let sent = 10; sent < size; sent += 1024 * 1024) {
+      parser.push(Buffer.alloc(Math.min(1024 * 1024, size - sent)));
+      peak = Math.max(peak, parser.bufferedCapacity);
+    }
+    assert.ok(peak <= size, `peak ${peak}`);
+    assert.equal(events.length, 1);
+    assert.equal(parser.bufferedCapacity, 0);
   });
 
   /**

@@ -34,8 +34,11 @@ const enum State {
   STOPPED,
 }
 
-/** Smallest capacity of a fragmented message's buffer; it then doubles as fragments arrive. */
-const MIN_FRAGMENT_CAPACITY = 1024;
+/**
+ * Capacity a message buffer may get before its bytes have arrived. Beyond it the buffer grows (doubling)
+ * only as payload arrives: a header that declares 16 MiB and then stalls holds 64 KiB, not 16 MiB.
+ */
+const EAGER_CAPACITY = 64 * 1024;
 
 /**
  * An incremental RFC 6455 §5 frame parser: a state machine fed TCP chunks of any size, down to one byte.
@@ -74,6 +77,8 @@ export class FrameParser {
   #msgOpcode = 0;
   #msgBuf: Buffer | null = null;
   #msgLen = 0;
+  /** The most bytes the message in progress can reach: exact once its FIN frame has begun. */
+  #msgLimit = 0;
   #msgCompressed = false;
   readonly #utf8 = new Utf8Validator();
 
@@ -249,7 +254,8 @@ export class FrameParser {
       this.#handler.onMessage(payload, this.#opcode === Opcode.BINARY, compressed);
       return pos + length;
     }
-    this.#reserve(length, first && this.#fin);
+    // The size is known exactly on a FIN frame; a fragmented message is bounded by maxMessageSize.
+    this.#msgLimit = this.#fin ? this.#msgLen + length : this.#maxMessageSize;
     if (length === 0) return this.#endDataFrame(pos);
     this.#state = State.PAYLOAD;
     return pos;
@@ -271,8 +277,9 @@ export class FrameParser {
       }
       return pos + n;
     }
-    const buf = this.#msgBuf!;
     const at = this.#msgLen;
+    let buf = this.#msgBuf;
+    if (buf === null || buf.length < at + n) buf = this.#grow(at + n);
     chunk.copy(buf, at, pos, pos + n);
     if (this.#masked) applyMask(buf, at, at + n, this.#maskKey, 0, done);
     this.#msgLen = at + n;
@@ -287,19 +294,18 @@ export class FrameParser {
     return pos + n;
   }
 
-  /** Ensures room for `extra` more message bytes. Exact size for unfragmented messages, doubling otherwise. */
-  #reserve(extra: number, exact: boolean): void {
-    const needed = this.#msgLen + extra;
+  /**
+   * Room for `needed` message bytes, allocated as payload arrives (limits before buffering): up to
+   * EAGER_CAPACITY at once, then doubling, never past what the message can reach. Reassembly stays
+   * O(message size) however small the fragments, and memory under twice the bytes received.
+   */
+  #grow(needed: number): Buffer {
     const buf = this.#msgBuf;
-    if (buf !== null && buf.length >= needed) return;
-    let capacity = needed;
-    if (!exact) {
-      capacity = Math.max(needed, MIN_FRAGMENT_CAPACITY, buf === null ? 0 : buf.length * 2);
-      capacity = Math.min(capacity, Math.max(needed, this.#maxMessageSize));
-    }
+    const capacity = Math.min(this.#msgLimit, Math.max(needed, EAGER_CAPACITY, buf === null ? 0 : buf.length * 2));
     const next = Buffer.allocUnsafe(capacity);
     if (buf !== null) buf.copy(next, 0, 0, this.#msgLen);
     this.#msgBuf = next;
+    return next;
   }
 
   /** A data frame's payload is complete; delivers the message on FIN. Returns `pos`. */

@@ -77,6 +77,23 @@ describe('validateHandshake', () => {
     expectAccept(validateHandshake(request({}, 'GET', '1.1')));
   });
 
+  test('Host, Sec-WebSocket-Key, Sec-WebSocket-Version or Origin sent twice (rawHeaders) is 400 WSMOD_ERR_DUPLICATE_HEADER', () => {
+    const raw = (...extra: string[]): string[] => ['Host', 'a.example', 'Upgrade', 'websocket', 'Connection', 'Upgrade', ...extra];
+    const with_ = (rawHeaders: string[]) => validateHandshake({ ...request(), rawHeaders });
+    expectAccept(with_(raw('Sec-WebSocket-Key', SAMPLE_KEY, 'Origin', 'http://a.example', 'X-Twice', '1', 'x-twice', '2')));
+    for (const [name, value] of [
+      ['host', 'b.example'],
+      ['Sec-WebSocket-Key', SAMPLE_KEY],
+      ['SEC-WEBSOCKET-VERSION', '13'],
+      ['Origin', 'http://evil.example'],
+    ] as const) {
+      const first = name.toLowerCase() === 'host' ? [] : [name, value];
+      const r = with_(raw(...first, name, value));
+      expectRefusal(r, 'WSMOD_ERR_DUPLICATE_HEADER', 400);
+      assert.match(r.ok ? '' : r.reason, new RegExp(name, 'i'));
+    }
+  });
+
   test('a missing, empty or repeated Host is 400 WSMOD_ERR_HOST_MISSING', () => {
     expectRefusal(validateHandshake(request({ host: undefined })), 'WSMOD_ERR_HOST_MISSING', 400);
     expectRefusal(validateHandshake(request({ host: '' })), 'WSMOD_ERR_HOST_MISSING', 400);

@@ -12,6 +12,12 @@ export interface HandshakeRequest {
   /** `major.minor`, as in Node's `IncomingMessage.httpVersion`. */
   readonly httpVersion: string;
   readonly headers: HandshakeHeaders;
+  /**
+   * The header lines as received, name and value alternating (Node's `IncomingMessage.rawHeaders`).
+   * Node keeps only the first of some repeated headers (Host) and joins others, so a header sent twice
+   * shows only here.
+   */
+  readonly rawHeaders?: readonly string[];
 }
 
 /** A handshake that may proceed. */
@@ -38,6 +44,25 @@ export type HandshakeResult = HandshakeAccept | HandshakeRefusal;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Base64 of exactly 16 bytes, canonical: 21 free characters, one whose low 4 bits are 0, then "==". */
 const KEY = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
+
+/**
+ * Headers a handshake may carry once only: RFC 9110 §7.2 (Host), RFC 6455 §4.1 and §11.3.1-11.3.5
+ * (Sec-WebSocket-Key and -Version are single values), RFC 6454 §7.3 (Origin, the one origin of the page).
+ */
+const SINGLE_HEADERS = new Set(['host', 'sec-websocket-key', 'sec-websocket-version', 'origin']);
+
+/** The first header of SINGLE_HEADERS that appears more than once in `raw`, if any. */
+function repeatedHeader(raw: readonly string[]): string | undefined {
+  let seen: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (!SINGLE_HEADERS.has(name)) continue;
+    seen ??= new Set();
+    if (seen.has(name)) return raw[i];
+    seen.add(name);
+  }
+  return undefined;
+}
 
 /** A refusal for `code`, with its status from the error registry. */
 export function refusal(code: ErrorCode, detail?: string, headers: Record<string, string> = {}): HandshakeRefusal {
@@ -76,6 +101,8 @@ export function validateHandshake(req: HandshakeRequest): HandshakeResult {
   if (major === undefined || minor === undefined || !(major > 1 || (major === 1 && minor >= 1))) {
     return refusal('WSMOD_ERR_HTTP_VERSION', `HTTP/${req.httpVersion}`);
   }
+  const repeated = req.rawHeaders === undefined ? undefined : repeatedHeader(req.rawHeaders);
+  if (repeated !== undefined) return refusal('WSMOD_ERR_DUPLICATE_HEADER', repeated);
   const host = single(req.headers, 'host');
   if (host === undefined || host === null || host.trim() === '') return refusal('WSMOD_ERR_HOST_MISSING');
   const upgrade = listHeader(req.headers, 'upgrade');

@@ -24,6 +24,7 @@ import {
   type UpgradeDecision,
   type UpgradeRequest,
 } from '../api.ts';
+import { checkOptions, once, plainUnits, problemText } from '../../option-schema.ts';
 import { isFileSpecifier } from '../loader.ts';
 import { type HookName, type ReadyStateName, SETTLE, infoOf, maxTopicsOf } from '../runtime.ts';
 import {
@@ -53,12 +54,17 @@ export interface WorkerPluginOptions {
 }
 
 const DEFAULT_RESTART_DELAY = 100;
+/** `restartDelay`, checked with the one options vocabulary (src/option-schema.ts). */
+const restartDelaySchema = once(() => plainUnits.duration(0).optional());
 const MAX_RESTART_DELAY = 5_000;
 /** A worker that crashes after running this long was not "crashing at start": the delay starts over. */
 const STABLE_AFTER = 1_000;
 /** Upper bound on the plugin's onShutdown in the worker before the worker is terminated regardless. */
 const SHUTDOWN_CAP = 10_000;
 const PLUGIN_THREW = ERRORS.WSMOD_ERR_PLUGIN_THREW.closeCode;
+
+/** @internal A worker plugin's accessor of the Worker it started last (a terminated one has threadId -1). */
+export const LATEST_WORKER = Symbol('wsmod.latestWorker');
 
 /** The worker that was asked is gone (crashed, or stopped on shutdown). */
 class WorkerGoneError extends Error {
@@ -188,7 +194,7 @@ export function workerExecArgv(execArgv: readonly string[]): string[] {
 /** Rebuilds a load failure as the WsmodError the worker raised: same code, same message, its stack. */
 function loadError(plain: SerializedError, where: string): WsmodError {
   const known = plain.code !== undefined && plain.code in ERRORS;
-  const err = new WsmodError(known ? (plain.code as ErrorCode) : 'WSMOD_ERR_PLUGIN_INVALID', known ? undefined : `${where}: ${plain.message}`, {
+  const err = new WsmodError(known ? (plain.code as ErrorCode) : 'WSMOD_ERR_PLUGIN_LOAD', known ? undefined : `${where}: ${plain.message}`, {
     cause: deserializeError(plain),
   });
   if (known) {
@@ -219,6 +225,8 @@ class WorkerPluginRunner {
   #protocols: readonly string[] | undefined;
   #hooks = new Set<HookName>();
   #current: WorkerInstance | undefined;
+  /** The worker started last (even once gone): for tests that check it was terminated. */
+  #latest: Worker | undefined;
   #waiters: Array<{ resolve(instance: WorkerInstance): void; reject(err: Error): void }> = [];
   #restartTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -235,11 +243,9 @@ class WorkerPluginRunner {
         ? opts.specifier
         : resolve(opts.baseDir, opts.specifier)
       : opts.specifier;
-    const delay = opts.restartDelay ?? DEFAULT_RESTART_DELAY;
-    if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0) {
-      throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `restartDelay must be a non-negative number, got ${String(delay)}`);
-    }
-    this.#baseDelay = this.#delay = delay;
+    const checked = checkOptions(restartDelaySchema(), opts.restartDelay, ['restartDelay']);
+    if (!checked.ok) throw new WsmodError('WSMOD_ERR_INVALID_OPTION', `worker plugin ${opts.path}: ${problemText(checked.problems)}`);
+    this.#baseDelay = this.#delay = checked.value ?? DEFAULT_RESTART_DELAY;
   }
 
   async start(): Promise<Plugin<unknown>> {
@@ -266,6 +272,7 @@ class WorkerPluginRunner {
       onStart: (host: PluginHost) => this.#onStart(host),
       ...(this.#hooks.has('onBackplaneGap') && { onBackplaneGap: (topic: string) => this.#current?.post({ t: 'gap', topic }) }),
       [SETTLE]: (session: Session<unknown>) => this.#settle(session),
+      [LATEST_WORKER]: () => this.#latest,
     } as Plugin<unknown>;
   }
 
@@ -289,6 +296,7 @@ class WorkerPluginRunner {
         return;
       }
       const instance = new WorkerInstance(worker);
+      this.#latest = worker;
       instance.updateRef();
       let settled = false;
       const failLoad = (err: WsmodError): void => {
@@ -316,11 +324,11 @@ class WorkerPluginRunner {
         }
       });
       worker.on('error', (err: Error) => {
-        if (!settled) failLoad(new WsmodError('WSMOD_ERR_PLUGIN_INVALID', `${this.#where}: the plugin worker failed while loading: ${err.message}`, { cause: err }));
+        if (!settled) failLoad(new WsmodError('WSMOD_ERR_PLUGIN_LOAD', `${this.#where}: the plugin worker failed while loading: ${err.message}`, { cause: err }));
         else this.#gone(instance, err, undefined);
       });
       worker.on('exit', (code: number) => {
-        if (!settled) failLoad(new WsmodError('WSMOD_ERR_PLUGIN_INVALID', `${this.#where}: the plugin worker exited with code ${code} while loading`));
+        if (!settled) failLoad(new WsmodError('WSMOD_ERR_PLUGIN_LOAD', `${this.#where}: the plugin worker exited with code ${code} while loading`));
         else this.#gone(instance, undefined, code);
       });
       worker.on('messageerror', (err: Error) => {
@@ -675,7 +683,8 @@ class WorkerPluginRunner {
  * Runs a plugin in a `worker_threads` Worker and returns a {@link Plugin} that proxies every hook to
  * it; use it as a route's plugin. Resolves once the worker has loaded the plugin (with
  * `loadPlugin(specifier, { baseDir, options, context })`); rejects with the loader's WsmodError
- * (WSMOD_ERR_PLUGIN_INVALID or WSMOD_ERR_PLUGIN_API_VERSION, message naming the file) when it cannot.
+ * (WSMOD_ERR_PLUGIN_LOAD, WSMOD_ERR_PLUGIN_INVALID or WSMOD_ERR_PLUGIN_API_VERSION, message naming the
+ * file) when it cannot.
  *
  * Rules, as for inline plugins: a hook that throws closes only its session with 1011, and the error is
  * logged. A worker that crashes (uncaught error, process.exit) closes the sessions it served with 1011

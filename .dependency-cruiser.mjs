@@ -1,6 +1,9 @@
 // The layers of DESIGN.md, enforced (`npm test` runs this through test/layers.test.ts):
 //
-//   protocol  ←  connection  ←  host, plugin  ←  config, client, check, pubsub, adapters, ops  ←  cli
+//   protocol  ←  connection  ←  plugin  ←  pubsub (the topic broker)  ←  host  ←  config, client, check, adapters, ops  ←  cli
+//
+// (host and plugin form one layer except for pubsub: the host owns a topic broker, which delivers to
+// connections and checks topic names with plugin/'s rules, so pubsub sits between plugin and host.)
 //
 // A layer imports only the layers to its left (and itself). Files at the root of src/ (errors.ts,
 // prng.ts, log.ts) are shared leaves any layer may use, and they import no layer; src/index.ts is the
@@ -35,11 +38,25 @@ export default {
       to: { path: outside('protocol', 'connection') },
     },
     {
-      name: 'host-or-plugin-imports-higher-layer',
-      comment: 'host/ and plugin/ sit on connection/ and protocol/; config, client, check, cli, pubsub, adapters and ops build on them, not the reverse',
+      name: 'host-imports-higher-layer',
+      comment: 'host/ sits on plugin/, pubsub/ (its topic broker), connection/ and protocol/; config, client, check, cli, adapters and ops build on it, not the reverse',
       severity: 'error',
-      from: { path: '^src/(?:host|plugin)/' },
+      from: { path: '^src/host/' },
+      to: { path: outside('protocol', 'connection', 'host', 'plugin', 'pubsub') },
+    },
+    {
+      name: 'plugin-imports-higher-layer',
+      comment: 'plugin/ sits on connection/ and protocol/ (and may name host/ types); pubsub/ builds on it, not the reverse',
+      severity: 'error',
+      from: { path: '^src/plugin/' },
       to: { path: outside('protocol', 'connection', 'host', 'plugin') },
+    },
+    {
+      name: 'pubsub-imports-higher-layer',
+      comment: 'pubsub/ (topics, the broker, backplanes) sits on plugin/ (topic rules, API types), connection/ and protocol/; the host owns a broker, so pubsub/ never imports host/',
+      severity: 'error',
+      from: { path: '^src/pubsub/' },
+      to: { path: outside('protocol', 'connection', 'plugin', 'pubsub') },
     },
     {
       name: 'runtime-dependency-in-engine',

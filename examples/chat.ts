@@ -1,4 +1,4 @@
-import { type Session, definePlugin, definePluginFactory } from 'wsmod';
+import { definePlugin, definePluginFactory } from 'wsmod';
 
 /** Options of the chat plugin (a route's `options`). */
 export interface ChatOptions {
@@ -9,36 +9,39 @@ export interface ChatOptions {
 /** Upper bound of `history`: the replay buffer lives in memory. */
 export const MAX_HISTORY = 10_000;
 
+/** Factory calls per route path in this process: a second call for one path makes a second room. */
+const calls = new Map<string, number>();
+
 /**
- * A chat room per route: every message is broadcast to all sessions of the route, the sender
- * included; text stays text and binary stays binary. With `history: N`, a session that opens first
- * receives the last N messages. A factory, so that two routes using this module have two rooms.
+ * A chat room per route, built on topics: every session subscribes to the room's topic and every
+ * message is published on it, the sender included; text stays text and binary stays binary. The
+ * topic is the route path, so the room spans every host process serving that route (`--workers N`,
+ * hosts sharing a backplane). With `history: N`, a session that opens first receives the last N
+ * messages this process saw. A factory, so that two routes using this module have two rooms.
  */
-export default definePluginFactory<ChatOptions>((options) => {
+export default definePluginFactory<ChatOptions>((options, context) => {
   const history = historyOption(options);
-  const sessions = new Set<Session>();
+  const n = (calls.get(context.path) ?? 0) + 1;
+  calls.set(context.path, n);
+  const room = n === 1 ? `chat:${context.path}` : `chat:${context.path}#${n}`;
   const recent: Array<{ readonly data: Buffer; readonly isBinary: boolean }> = [];
   return definePlugin({
     name: 'chat',
     apiVersion: 1,
     onOpen(session) {
       for (const m of recent) session.send(m.data, { binary: m.isBinary });
-      sessions.add(session);
+      session.subscribe(room);
     },
-    onMessage(_session, data, isBinary) {
-      // One copy: the host's buffer is not ours to keep, and slow peers may queue the bytes.
-      const copy = Buffer.from(data);
+    onMessage(session, data, isBinary) {
       if (history > 0) {
-        recent.push({ data: copy, isBinary });
+        // A copy: the host's buffer is not ours to keep.
+        recent.push({ data: Buffer.from(data), isBinary });
         if (recent.length > history) recent.shift();
       }
-      for (const s of sessions) s.send(copy, { binary: isBinary });
-    },
-    onClose(session) {
-      sessions.delete(session);
+      // Framed once for the whole room; the host releases a closed session's subscription itself.
+      session.publish(room, data, { binary: isBinary, exceptSelf: false });
     },
     onShutdown() {
-      sessions.clear();
       recent.length = 0;
     },
   });

@@ -41,6 +41,7 @@ export const ERRORS = {
   WSMOD_ERR_PLUGIN_THREW: { message: 'the plugin threw or rejected while handling this session', closeCode: 1011 },
   WSMOD_ERR_SHUTDOWN: { message: 'the host is shutting down', closeCode: 1001 },
   WSMOD_ERR_SOCKET: { message: 'the TCP connection failed', closeCode: 1006 },
+  WSMOD_ERR_SLOW_SUBSCRIBER: { message: 'a topic message would take the outbound queue over maxBackpressure (slowSubscriber "close")', closeCode: 1013 },
 
   // ---- Handshake (RFC 6455 §4.2) -> HTTP status ----
   WSMOD_ERR_METHOD: { message: 'WebSocket handshakes must use GET', status: 405 },
@@ -75,6 +76,8 @@ export const ERRORS = {
   WSMOD_ERR_INVALID_OPTION: { message: 'invalid option' },
   WSMOD_ERR_INVALID_CLOSE: { message: 'invalid close code or reason for close()' },
   WSMOD_ERR_CONTROL_PAYLOAD: { message: 'ping and pong payloads are limited to 125 bytes' },
+  WSMOD_ERR_TOPIC_INVALID: { message: 'a topic is a string of 1 to 256 UTF-8 bytes without control characters' },
+  WSMOD_ERR_TOO_MANY_TOPICS: { message: 'the session is subscribed to maxTopics topics already' },
   WSMOD_ERR_DUPLICATE_ROUTE: { message: 'two routes share a path' },
   WSMOD_ERR_CONFIG: { message: 'invalid configuration' },
   WSMOD_ERR_CLIENT_HANDSHAKE: { message: 'the server did not complete a valid WebSocket handshake' },

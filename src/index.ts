@@ -14,7 +14,10 @@ export type {
   MaybePromise,
   PluginContext,
   PluginFactory,
+  PluginHost,
   Plugin,
+  PublishOptions,
+  PublishResult,
   SendOptions,
   SendResult,
   Session,
@@ -26,6 +29,9 @@ export type { CloseOptions, Host, ListenInfo, TlsOptions } from './host/host.ts'
 export type { HostOptions, RouteOptions } from './host/options.ts';
 export type { OriginPolicy } from './host/origin.ts';
 export type { BackpressurePolicy } from './connection/connection.ts';
+export type { SlowSubscriberPolicy } from './host/options-schema.ts';
+export type { Backplane, BackplaneStats, TopicMessage } from './pubsub/backplane.ts';
+export type { Broker, BrokerStats } from './pubsub/broker.ts';
 export type { Logger, LogLevel } from './log.ts';
 export { ERRORS, WsmodError, isWsmodError } from './errors.ts';
 export type { ErrorCode, ErrorDefinition } from './errors.ts';

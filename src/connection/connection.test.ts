@@ -1,14 +1,16 @@
 // The connection engine without sockets: a Connection over an in-memory duplex pair, frames as hex,
 // keepalive and the closing deadline on fake timers (node:test's mock.timers). Covers keepalive,
 // the closing handshake, backpressure and onDrain, write coalescing, protocol errors and their close
-// codes, fragmented messages, maxMessageSize, and permessage-deflate with a ZlibPool of the test's own.
+// codes, fragmented messages, maxMessageSize, permessage-deflate with a ZlibPool of the test's own, and
+// prepared messages (topic fan-out) with shared or own compression.
 import assert from 'node:assert/strict';
 import { Duplex } from 'node:stream';
 import { describe, test, type TestContext } from 'node:test';
-import { constants, deflateRawSync } from 'node:zlib';
+import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { type ErrorCode, WsmodError } from '../errors.ts';
 import { DEFAULT_DEFLATE, DeflateCodec, type DeflateParams, ZlibPool } from '../protocol/permessage-deflate.ts';
 import { Connection, type ConnectionOptions, ReadyState, type SendResult } from './connection.ts';
+import { PreparedMessage } from './prepared.ts';
 import { bytes, norm, txt } from '../../test/hex.ts';
 
 // ---------------------------------------------------------------------------------------------------
@@ -605,5 +607,84 @@ describe('permessage-deflate', () => {
     c.peer.end();
     await settle();
     assert.deepEqual(c.closes, [{ code: 1009, reason: '', error: 'WSMOD_ERR_MESSAGE_TOO_BIG' }]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Prepared messages (topic fan-out)
+// ---------------------------------------------------------------------------------------------------
+
+describe('sendPrepared (a message framed once for many connections)', () => {
+  const NO_TAKEOVER: DeflateParams = { serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 15, clientMaxWindowBits: 15 };
+  const TAKEOVER: DeflateParams = { ...NO_TAKEOVER, serverNoContextTakeover: false };
+
+  test('the same frame bytes go to every connection, coalesced with their other output, in order', async () => {
+    const message = new PreparedMessage('hi', false);
+    assert.equal(message.frame.toString('hex'), norm(`81 02 ${txt('hi')}`));
+    const a = open();
+    const b = open();
+    a.conn.send('before', false);
+    assert.equal(a.conn.sendPrepared(message), 'sent');
+    assert.equal(b.conn.sendPrepared(message), 'sent');
+    a.conn.send(Buffer.from([9]), true);
+    const before = a.socket.writes;
+    await settle();
+    assert.equal(a.socket.writes - before, 1, 'one write for the three frames');
+    assert.equal(a.take(), norm(`81 06 ${txt('before')} 81 02 ${txt('hi')} 82 01 09`));
+    assert.equal(b.take(), norm(`81 02 ${txt('hi')}`));
+    const big = new PreparedMessage(Buffer.alloc(70_000, 1), true);
+    a.conn.sendPrepared(big);
+    await settle();
+    assert.equal(a.take(), big.frame.toString('hex'), 'a large frame by reference, whole');
+  });
+
+  test('over maxBackpressure it is dropped without applying backpressurePolicy (the caller has its own)', async () => {
+    const c = open({ maxBackpressure: 32 * 1024, backpressurePolicy: 'close' });
+    c.peer.pause();
+    const message = new PreparedMessage(Buffer.alloc(16 * 1024, 2), true);
+    const results: SendResult[] = [];
+    for (let i = 0; i < 1000 && !results.includes('dropped'); i++) {
+      results.push(c.conn.sendPrepared(message));
+      if (i % 2 === 1) await settle(1);
+    }
+    assert.equal(results.at(-1), 'dropped');
+    assert.equal(c.conn.readyState, ReadyState.OPEN, 'not failed: the policy is the caller’s');
+    c.peer.resume();
+    await settle(20);
+    assert.equal(c.drains, 1, 'onDrain follows, as for send');
+    c.conn.terminate();
+  });
+
+  test('deflate without context takeover: compressed once, the compressed frame shared; order kept behind it', async () => {
+    const pool = new ZlibPool();
+    const conns = [0, 1, 2].map(() => open({ deflate: new DeflateCodec(NO_TAKEOVER, 'server', { ...DEFAULT_DEFLATE, threshold: 10 }, pool) }));
+    const text = 'shared compression '.repeat(20);
+    const message = new PreparedMessage(text, false);
+    for (const c of conns) {
+      c.conn.sendPrepared(message);
+      c.conn.send('after', false);
+    }
+    await turnsUntil(() => conns.every((c) => c.wire().endsWith(norm(`81 05 ${txt('after')}`))), 'every connection wrote both');
+    assert.equal(message.sharedCompressions, 1);
+    assert.equal(pool.completed, 1, 'one zlib job for three connections');
+    const wires = conns.map((c) => c.take());
+    assert.equal(new Set(wires).size, 1, 'identical bytes on every connection');
+    const wire = bytes(wires[0]!);
+    assert.equal(wire[0], 0xc1, 'FIN, RSV1 (RFC 7692 §6), text');
+    assert.ok(wire[1]! < 126, 'a short frame');
+    const inflated = inflateRawSync(Buffer.concat([wire.subarray(2, 2 + wire[1]!), bytes('0000ffff')]), { finishFlush: constants.Z_SYNC_FLUSH });
+    assert.equal(inflated.toString(), text);
+    for (const c of conns) c.conn.terminate();
+  });
+
+  test('deflate with context takeover: each connection compresses the message itself', async () => {
+    const pool = new ZlibPool();
+    const conns = [0, 1].map(() => open({ deflate: new DeflateCodec(TAKEOVER, 'server', { ...DEFAULT_DEFLATE, threshold: 10 }, pool) }));
+    const message = new PreparedMessage('own compression '.repeat(20), false);
+    for (const c of conns) c.conn.sendPrepared(message);
+    await turnsUntil(() => conns.every((c) => c.wire() !== ''), 'both wrote');
+    assert.equal(message.sharedCompressions, 0);
+    assert.equal(pool.completed, 2);
+    for (const c of conns) c.conn.terminate();
   });
 });

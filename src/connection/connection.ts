@@ -8,6 +8,7 @@ import { FrameParser, type FrameHandler } from '../protocol/frame-parser.ts';
 import { encodeClosePayload, frameHeaderSize, writeFrameHeader } from '../protocol/frame-serializer.ts';
 import { applyMask } from '../protocol/mask.ts';
 import { SMALL_FRAME, outputArena } from './output-arena.ts';
+import type { PreparedMessage } from './prepared.ts';
 
 /** What `send` did with a message. */
 export type SendResult =
@@ -47,6 +48,7 @@ type Deferred =
 /** An outgoing message waiting behind one being compressed, or the close frame that must follow them. */
 type Outgoing =
   | { readonly kind: 'data'; readonly data: Buffer | string; readonly opcode: number; readonly length: number }
+  | { readonly kind: 'prepared'; readonly message: PreparedMessage; readonly length: number }
   | { readonly kind: 'close'; readonly payload: Buffer; readonly reply: boolean };
 
 /** Callbacks of a {@link Connection}. They must not throw: the host wraps plugin code. */
@@ -190,18 +192,9 @@ export class Connection implements FrameHandler {
   send(data: Buffer | Uint8Array | string, isBinary: boolean): SendResult {
     if (this.#state !== ReadyState.OPEN) return 'dropped';
     const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-    const queued = this.bufferedAmount;
-    // A message is always accepted onto an empty queue, so any single message can be sent.
-    if (queued > 0 && queued + length > this.#opts.maxBackpressure) {
-      if (!this.#wantDrain) {
-        this.#wantDrain = true;
-        // The bytes already queued may carry no completion callback: an empty write after them reports
-        // when they reached the kernel, so onDrain follows even when no further send happens.
-        this.#flush();
-        if (this.#socket.writable) this.#socket.write(EMPTY, this.#afterWrite);
-      }
+    if (this.#overLimit(length)) {
       if (this.#opts.backpressurePolicy === 'close') {
-        this.fail(new WsmodError('WSMOD_ERR_BACKPRESSURE', `${queued + length} bytes`));
+        this.fail(new WsmodError('WSMOD_ERR_BACKPRESSURE', `${this.bufferedAmount + length} bytes`));
       }
       return 'dropped';
     }
@@ -221,6 +214,48 @@ export class Connection implements FrameHandler {
       return 'queued';
     }
     return 'sent';
+  }
+
+  /**
+   * Sends a message framed once for many connections (see {@link PreparedMessage}), in order with
+   * this connection's other messages (compressed ones included) and under the same maxBackpressure
+   * accounting as {@link send}. Over the limit it returns 'dropped' without applying the
+   * backpressurePolicy: the caller has a policy of its own for such messages (slow subscribers).
+   */
+  sendPrepared(message: PreparedMessage): SendResult {
+    if (this.#state !== ReadyState.OPEN) return 'dropped';
+    const length = message.payload.length;
+    if (this.#overLimit(length)) return 'dropped';
+    const backedUp = this.#socket.writableLength > 0;
+    if (this.#deflate !== undefined && (this.#deflating || length >= this.#deflate.threshold)) {
+      this.#outbound.push({ kind: 'prepared', message, length });
+      this.#outboundBytes += length;
+      this.#pumpOutbound();
+    } else {
+      this.#raw(message.frame);
+    }
+    if (backedUp) {
+      this.#wantDrain = true;
+      return 'queued';
+    }
+    return 'sent';
+  }
+
+  /**
+   * True when `length` more bytes would take the outbound queue over maxBackpressure; then onDrain is
+   * armed. A message is always accepted onto an empty queue, so any single message can be sent.
+   */
+  #overLimit(length: number): boolean {
+    const queued = this.bufferedAmount;
+    if (queued === 0 || queued + length <= this.#opts.maxBackpressure) return false;
+    if (!this.#wantDrain) {
+      this.#wantDrain = true;
+      // The bytes already queued may carry no completion callback: an empty write after them reports
+      // when they reached the kernel, so onDrain follows even when no further send happens.
+      this.#flush();
+      if (this.#socket.writable) this.#socket.write(EMPTY, this.#afterWrite);
+    }
+    return true;
   }
 
   /** Sends a ping (payload at most 125 bytes). Returns false when the connection is not open. */
@@ -356,18 +391,18 @@ export class Connection implements FrameHandler {
       if (item.length < this.#deflate!.threshold) {
         this.#outbound.shift();
         this.#outboundBytes -= item.length;
-        this.#frame(item.opcode, item.data, item.length);
+        if (item.kind === 'prepared') this.#raw(item.message.frame);
+        else this.#frame(item.opcode, item.data, item.length);
         continue;
       }
       this.#deflating = true;
-      const plain = typeof item.data === 'string' ? Buffer.from(item.data) : item.data;
-      this.#deflate!.compress(plain).then(
-        (compressed) => {
+      this.#compressed(item).then(
+        (append) => {
           this.#deflating = false;
           this.#outbound.shift();
           this.#outboundBytes -= item.length;
           if (this.#state === ReadyState.CLOSED || this.#closeSent) return;
-          this.#frame(item.opcode, compressed, compressed.length, RSV1);
+          append();
           this.#pumpOutbound();
         },
         (err: unknown) => {
@@ -376,6 +411,26 @@ export class Connection implements FrameHandler {
         },
       );
     }
+  }
+
+  /**
+   * Compresses a queued message; resolves to what appends its frame. A prepared message's compressed
+   * frame is shared when the codec allows it (see PreparedMessage), else compressed here.
+   */
+  async #compressed(item: Extract<Outgoing, { kind: 'data' | 'prepared' }>): Promise<() => void> {
+    const codec = this.#deflate!;
+    if (item.kind === 'data') {
+      const compressed = await codec.compress(typeof item.data === 'string' ? Buffer.from(item.data) : item.data);
+      return () => this.#frame(item.opcode, compressed, compressed.length, RSV1);
+    }
+    const { message } = item;
+    const key = codec.sharedKey;
+    if (key !== undefined) {
+      const frame = await message.compressedFrame(codec, key);
+      return () => this.#raw(frame);
+    }
+    const compressed = await codec.compress(message.payload);
+    return () => this.#frame(message.opcode, compressed, compressed.length, RSV1);
   }
 
   #peerClosed(code: number, reason: Buffer): void {
@@ -583,6 +638,30 @@ export class Connection implements FrameHandler {
       this.#pending.push(payload);
       this.#pendingBytes += length;
     }
+    this.#appended();
+  }
+
+  /**
+   * Appends a whole frame built elsewhere (shared by many connections): a small one is copied into the
+   * arena to leave with this connection's other output in one write; a large one goes by reference.
+   */
+  #raw(frame: Buffer): void {
+    if (frame.length <= SMALL_FRAME) {
+      const arena = outputArena;
+      arena.reserve(frame.length);
+      const at = arena.at;
+      arena.buf.set(frame, at);
+      arena.at = at + frame.length;
+      this.#appendRun(arena.buf, at, at + frame.length);
+    } else {
+      this.#closeRun();
+      this.#pending.push(frame);
+      this.#pendingBytes += frame.length;
+    }
+    this.#appended();
+  }
+
+  #appended(): void {
     // Coalescing pays for small frames; once a batch is this large, writing it now costs nothing extra
     // and keeps bufferedAmount honest about what the kernel has not taken.
     if (this.#pendingBytes + (this.#runEnd - this.#runStart) >= FLUSH_THRESHOLD) this.#flush();

@@ -20,6 +20,7 @@ import { type HostLimits, type HostOptions, type Route, type RouteOptions, DEFAU
 import { checkOrigin } from './origin.ts';
 import { parseExtensions } from '../protocol/extensions.ts';
 import { DeflateCodec, type DeflateParams, ZlibPool, negotiateDeflate } from '../protocol/permessage-deflate.ts';
+import { Broker } from '../pubsub/broker.ts';
 import { HostSession, type HostStats } from './session.ts';
 
 /** Options of {@link Host.close}. */
@@ -85,6 +86,8 @@ export class Host {
   readonly zlibPool = new ZlibPool();
   /** Drops and backpressure closes over all sessions, ever (no message is lost without being counted). */
   readonly stats: Readonly<HostStats> = { messagesDropped: 0, closedForBackpressure: 0 };
+  /** Topics of this host: every session's subscriptions and publishes, and the backplane if any. */
+  readonly broker: Broker;
 
   constructor(options: HostOptions) {
     if (typeof options !== 'object' || options === null || !Array.isArray(options.routes)) {
@@ -93,6 +96,14 @@ export class Host {
     this.#routes = resolveRoutes(options.routes);
     this.#limits = resolveLimits(options);
     this.#log = options.logger ?? createLogger();
+    this.broker = new Broker({
+      backplane: options.backplane,
+      // Every plugin may have sessions on the topic: each hears of the gap (onBackplaneGap).
+      onGap: (topic) => {
+        for (const runtime of this.#runtimes.values()) runtime.gap(topic);
+      },
+      log: this.#log,
+    });
     for (const route of this.#routes.values()) this.#runtime(route.plugin);
   }
 
@@ -102,6 +113,7 @@ export class Host {
     if (runtime === undefined) {
       runtime = new PluginRuntime(plugin, this.#log);
       this.#runtimes.set(plugin, runtime);
+      runtime.start({ publish: (topic, data, binary) => this.broker.publish(topic, data, binary) });
     }
     return runtime;
   }
@@ -269,7 +281,8 @@ export class Host {
     await Promise.all([...plugins].map((plugin) => this.#shutdownPlugin(plugin, remaining)));
     for (const server of this.#servers) server.off('upgrade', this.handleUpgrade);
     for (const server of this.#owned) server.closeAllConnections();
-    await Promise.all(serversClosed);
+    this.broker.detach();
+    await Promise.all([...serversClosed, this.broker.backplane?.close()]);
   }
 
   /** Checks that need no plugin: state, route, RFC 6455 §4.2.1, origin, limits. */
@@ -413,7 +426,7 @@ export class Host {
     };
     const codec = deflate === undefined ? undefined : new DeflateCodec(deflate.params, 'server', route.compression, this.zlibPool);
     this.#pluginSessions.set(route.plugin, (this.#pluginSessions.get(route.plugin) ?? 0) + 1);
-    const session = new HostSession(info, verdict.data, codec, route, this.#runtime(route.plugin), socket, head, this.#log, this.stats as HostStats, (s) =>
+    const session = new HostSession(info, verdict.data, codec, route, this.#runtime(route.plugin), socket, head, this.#log, this.stats as HostStats, this.broker, (s) =>
       this.#ended(s, ip, route.plugin),
     );
     this.#sessions.add(session);

@@ -24,11 +24,19 @@ export const DEFAULTS = {
   closeTimeout: 5_000,
   maxBackpressure: 1024 * 1024,
   backpressurePolicy: 'close' as BackpressurePolicy,
+  maxTopics: 64,
+  slowSubscriber: 'drop' as SlowSubscriberPolicy,
   handshakeTimeout: 10_000,
   maxConnections: 10_000,
   maxConnectionsPerIp: 1_000,
   shutdownDeadline: 10_000,
 } as const;
+
+/**
+ * What a route does when a topic message would take a subscriber's outbound queue over maxBackpressure:
+ * `drop` the message for that subscriber (counted), or `close` the subscriber with 1013 (counted).
+ */
+export type SlowSubscriberPolicy = 'drop' | 'close';
 
 /** The largest `maxMessageSize`: 4 GiB (a message length the parser counts in 32 bits plus one). */
 export const MAX_MESSAGE_SIZE_LIMIT = 2 ** 32;
@@ -92,6 +100,8 @@ export function routeDirectives(units: Units) {
     maxBackpressure: units.size(0).optional(),
     backpressurePolicy: oneOf(['drop', 'close']).optional(),
     compression: compression(units).optional(),
+    maxTopics: count(0, 'write 0 to forbid subscriptions on this route').optional(),
+    slowSubscriber: oneOf(['drop', 'close']).optional(),
   };
 }
 

@@ -6,7 +6,8 @@ import { validatePlugin } from '../plugin/validate.ts';
 import type { BackpressurePolicy, ConnectionOptions } from '../connection/connection.ts';
 import { DEFAULT_DEFLATE, type DeflateConfig } from '../protocol/permessage-deflate.ts';
 import type { OriginPolicy } from './origin.ts';
-import { DEFAULTS, checkKeepalive, hostLimits, loggerSchema, routeDirectives, routePath } from './options-schema.ts';
+import type { Backplane } from '../pubsub/backplane.ts';
+import { DEFAULTS, type SlowSubscriberPolicy, checkKeepalive, hostLimits, loggerSchema, routeDirectives, routePath } from './options-schema.ts';
 
 export { DEFAULTS } from './options-schema.ts';
 
@@ -42,6 +43,13 @@ export interface RouteOptions {
    * way, threshold 1 KiB), or settings to override them.
    */
   readonly compression?: boolean | Partial<DeflateConfig>;
+  /** Topics a session of this route may subscribe to at once (0 forbids subscribing). Default 64. */
+  readonly maxTopics?: number;
+  /**
+   * A topic message that would take a subscriber over maxBackpressure: `drop` it for that subscriber
+   * (counted), or `close` the subscriber with 1013. Default `drop`. See docs/pubsub.md.
+   */
+  readonly slowSubscriber?: SlowSubscriberPolicy;
 }
 
 /** Options of {@link createHost}: the routes, and the configuration file's `limits` as top-level keys. Unknown keys are refused. */
@@ -57,6 +65,11 @@ export interface HostOptions {
   readonly shutdownDeadline?: number;
   /** Where wsmod logs; default a pino logger on stderr at level info. */
   readonly logger?: Logger;
+  /**
+   * Carries topics to other hosts (Redis) or worker processes; default none (topics stay in this
+   * host). The host sets its callbacks and closes it in `host.close()`. See docs/pubsub.md.
+   */
+  readonly backplane?: Backplane;
 }
 
 /** A route with every directive resolved; the connection's limits are handed to each Connection as they are. */
@@ -69,6 +82,8 @@ export interface Route
   readonly protocols: readonly string[];
   /** Compression settings when permessage-deflate is on for the route. */
   readonly compression: DeflateConfig | undefined;
+  readonly maxTopics: number;
+  readonly slowSubscriber: SlowSubscriberPolicy;
 }
 
 /** createHost's schema of one route: its path, its plugin (checked by validatePlugin), its directives. */
@@ -79,10 +94,27 @@ const routeSchema = once(() =>
 /** createHost's schema of its own keys; each route is checked by {@link resolveRoute}. */
 const hostSchema = once(() =>
   strictObject(
-    { routes: zod().array(zod().unknown(), { error: 'a list of routes' }), logger: loggerSchema().optional(), ...hostLimits(plainUnits) },
+    {
+      routes: zod().array(zod().unknown(), { error: 'a list of routes' }),
+      logger: loggerSchema().optional(),
+      backplane: backplaneSchema().optional(),
+      ...hostLimits(plainUnits),
+    },
     'host options: an object with routes',
   ),
 );
+
+/** A backplane as createHost takes it: the Backplane interface's methods (src/pubsub/backplane.ts). */
+function backplaneSchema() {
+  return zod().custom<Backplane>(
+    (v) =>
+      typeof v === 'object' &&
+      v !== null &&
+      typeof (v as Record<string, unknown>)['id'] === 'string' &&
+      ['subscribe', 'unsubscribe', 'publish', 'close'].every((m) => typeof (v as Record<string, unknown>)[m] === 'function'),
+    { error: 'a backplane: an object with id, subscribe, unsubscribe, publish and close (see docs/pubsub.md)' },
+  );
+}
 
 /** The parsed value, or WSMOD_ERR_INVALID_OPTION with every problem. */
 function valid<T>(checked: Checked<T>): T {
@@ -110,6 +142,8 @@ export function resolveRoute(options: RouteOptions, index: number): Route {
     closeTimeout: r.closeTimeout ?? DEFAULTS.closeTimeout,
     maxBackpressure: r.maxBackpressure ?? DEFAULTS.maxBackpressure,
     backpressurePolicy: r.backpressurePolicy ?? DEFAULTS.backpressurePolicy,
+    maxTopics: r.maxTopics ?? DEFAULTS.maxTopics,
+    slowSubscriber: r.slowSubscriber ?? DEFAULTS.slowSubscriber,
     compression: r.compression === undefined || r.compression === false ? undefined : r.compression === true ? DEFAULT_DEFLATE : { ...DEFAULT_DEFLATE, ...(definedOnly(r.compression) as Partial<DeflateConfig>) },
   };
 }

@@ -1,10 +1,12 @@
 import type { Duplex } from 'node:stream';
 import { Connection, type ConnectionEvents, ReadyState } from '../connection/connection.ts';
-import type { WsmodError } from '../errors.ts';
+import { WsmodError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { SendResult } from '../plugin/api.ts';
+import type { PreparedMessage } from '../connection/prepared.ts';
+import type { PublishResult, SendResult } from '../plugin/api.ts';
 import type { PluginRuntime, ReadyStateName, RuntimeSession, SessionInfo, SessionLink } from '../plugin/runtime.ts';
 import type { DeflateCodec } from '../protocol/permessage-deflate.ts';
+import type { Broker, DeliveryResult, Subscriber } from '../pubsub/broker.ts';
 import type { Route } from './options.ts';
 
 /** Counters a host keeps over all its sessions (read by tests, later the status page and metrics). */
@@ -22,10 +24,13 @@ const SETTLE_DEADLINE_MS = 1000;
 
 /**
  * The host's side of one session: the real {@link Connection}, offered to the plugin runtime as the
- * session's {@link SessionLink}, and the connection events, handed to the runtime's hooks.
+ * session's {@link SessionLink}, the connection events, handed to the runtime's hooks, and the
+ * session's place in the host's topic {@link Broker} (as a {@link Subscriber}).
  */
-export class HostSession implements ConnectionEvents, SessionLink {
+export class HostSession implements ConnectionEvents, SessionLink, Subscriber {
   readonly #runtime: PluginRuntime;
+  readonly #broker: Broker;
+  readonly #route: Route;
   readonly #log: Logger;
   readonly #onEnded: (session: HostSession) => void;
   readonly #connection: Connection;
@@ -43,10 +48,13 @@ export class HostSession implements ConnectionEvents, SessionLink {
     head: Buffer,
     log: Logger,
     stats: HostStats,
+    broker: Broker,
     onEnded: (session: HostSession) => void,
   ) {
     this.#runtime = runtime;
     this.#stats = stats;
+    this.#broker = broker;
+    this.#route = route;
     this.#log = log;
     this.#onEnded = onEnded;
     this.#head = head;
@@ -108,6 +116,34 @@ export class HostSession implements ConnectionEvents, SessionLink {
     this.#connection.fail(err);
   }
 
+  get maxTopics(): number {
+    return this.#route.maxTopics;
+  }
+
+  subscribe(topic: string): void {
+    this.#broker.subscribe(topic, this);
+  }
+
+  unsubscribe(topic: string): void {
+    this.#broker.unsubscribe(topic, this);
+  }
+
+  publish(topic: string, data: string | Uint8Array, binary: boolean, exceptSelf: boolean): PublishResult {
+    return this.#broker.publish(topic, data, binary, exceptSelf ? this : undefined);
+  }
+
+  // ---- Subscriber ----
+
+  /** @internal A topic message; over maxBackpressure the route's slowSubscriber policy applies. */
+  deliver(message: PreparedMessage): DeliveryResult {
+    const result = this.#connection.sendPrepared(message);
+    if (result !== 'dropped') return 'sent';
+    if (this.#connection.readyState !== ReadyState.OPEN) return 'gone';
+    if (this.#route.slowSubscriber === 'drop') return 'dropped';
+    this.#connection.fail(new WsmodError('WSMOD_ERR_SLOW_SUBSCRIBER', `${this.#connection.bufferedAmount + message.payload.length} bytes`));
+    return 'closed';
+  }
+
   // ---- ConnectionEvents ----
 
   /** @internal */
@@ -144,6 +180,8 @@ export class HostSession implements ConnectionEvents, SessionLink {
     if (error !== undefined && error.code !== 'WSMOD_ERR_PLUGIN_THREW') {
       this.#log.debug({ session: this.#session.id, code: error.code, err: error.message }, 'connection failed');
     }
+    // The topics are released before onClose, which may still read session.topics.
+    for (const topic of this.#session.topics) this.#broker.unsubscribe(topic, this);
     this.#onEnded(this);
     this.#runtime.closed(this.#session, code, reason);
   }

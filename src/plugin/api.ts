@@ -23,6 +23,33 @@ export interface SendOptions {
   readonly binary?: boolean;
 }
 
+/** Options of `session.publish` and `host.publish` (see docs/pubsub.md). */
+export interface PublishOptions {
+  /** Send as a binary message; the default follows the rules of {@link SendOptions.binary}. */
+  readonly binary?: boolean;
+  /**
+   * `session.publish` only: leave the publishing session out even when it subscribes the topic.
+   * Default true, as uWebSockets.js's `ws.publish` does: a sender usually knows what it said.
+   */
+  readonly exceptSelf?: boolean;
+}
+
+/**
+ * The number of this host's sessions a publish was handed to (messages dropped for a slow subscriber
+ * not counted), or undefined where that cannot be known when publish returns: in a worker-isolated
+ * plugin the host thread performs the publish afterwards.
+ */
+export type PublishResult = number | undefined;
+
+/** What a plugin may do host-wide, without a session: handed to `onStart`. */
+export interface PluginHost {
+  /**
+   * Publishes a message on a topic to every subscribed session of this host (any route) and, with a
+   * backplane, of the other hosts. Throws WSMOD_ERR_TOPIC_INVALID for a bad topic name.
+   */
+  publish(topic: string, data: string | Uint8Array, options?: Omit<PublishOptions, 'exceptSelf'>): PublishResult;
+}
+
 /** How the plugin accepts an upgrade. */
 export interface AcceptInit<Data> {
   /** Subprotocol to answer with; must be one the client offered. Default: the route's choice. */
@@ -104,6 +131,24 @@ export interface Session<Data = unknown> extends SessionIdentity {
   terminate(): void;
   /** Send a ping (payload up to 125 bytes); the host answers pongs and keeps the connection alive itself. */
   ping(data?: string | Uint8Array): boolean;
+  /**
+   * Subscribes the session to a topic: messages published on it are sent to the session, framed once
+   * for all subscribers. Returns false when it was subscribed already. Throws
+   * WSMOD_ERR_TOPIC_INVALID for a bad name, WSMOD_ERR_TOO_MANY_TOPICS past the route's `maxTopics`.
+   * A closed session's topics are released by the host.
+   */
+  subscribe(topic: string): boolean;
+  /** Ends a subscription; false when the session was not subscribed. Throws WSMOD_ERR_TOPIC_INVALID. */
+  unsubscribe(topic: string): boolean;
+  /** The topics the session subscribes to, in subscription order (a live, read-only view). */
+  readonly topics: ReadonlySet<string>;
+  /**
+   * Publishes a message on a topic: to every subscriber of this host (the session itself left out
+   * unless `exceptSelf: false`) and, with a backplane, of the other hosts. Messages one session
+   * publishes or sends reach each receiver in the order they were published or sent (docs/pubsub.md).
+   * Throws WSMOD_ERR_TOPIC_INVALID.
+   */
+  publish(topic: string, data: string | Uint8Array, options?: PublishOptions): PublishResult;
 }
 
 /** A result that may be awaited; the host waits where the hook's doc says it does. */
@@ -129,6 +174,17 @@ export interface Plugin<Data = unknown> {
   onDrain?(session: Session<Data>): MaybePromise<void>;
   /** The host is stopping or replacing this plugin; awaited, up to the shutdown deadline. */
   onShutdown?(): MaybePromise<void>;
+  /**
+   * The host starts serving the plugin (at createHost, or when a reload installs it), with the host's
+   * handle for work without a session (a publish from a timer or an external feed). Not awaited.
+   */
+  onStart?(host: PluginHost): MaybePromise<void>;
+  /**
+   * The backplane between hosts was interrupted: messages published on `topic` by other hosts may have
+   * been lost (docs/pubsub.md). Called once per topic with local subscribers, when delivery resumed,
+   * so the service can resync its subscribers. Not awaited.
+   */
+  onBackplaneGap?(topic: string): MaybePromise<void>;
 }
 
 /** What a plugin factory receives besides its options. */

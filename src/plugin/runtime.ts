@@ -23,6 +23,9 @@ import { STALL_THRESHOLD_MS, enterHook, leaveHook, watchStalls } from './stall-w
 import type {
   AcceptInit,
   Plugin,
+  PluginHost,
+  PublishOptions,
+  PublishResult,
   SendOptions,
   SendResult,
   Session,
@@ -31,9 +34,13 @@ import type {
   UpgradeIdentity,
   UpgradeRequest,
 } from './api.ts';
+import { checkTopic } from './topic.ts';
 
 /** A plugin hook's name. */
-export type HookName = 'onUpgrade' | 'onOpen' | 'onMessage' | 'onClose' | 'onDrain' | 'onShutdown';
+export type HookName = 'onUpgrade' | 'onOpen' | 'onMessage' | 'onClose' | 'onDrain' | 'onShutdown' | 'onStart' | 'onBackplaneGap';
+
+/** Every hook, in the order of a plugin's life. */
+export const HOOK_NAMES: readonly HookName[] = ['onUpgrade', 'onOpen', 'onMessage', 'onClose', 'onDrain', 'onShutdown', 'onStart', 'onBackplaneGap'];
 
 /** The plain, structured-cloneable form of request data: the query as its raw string (no "?"). */
 type Plain<T> = { readonly [K in keyof T]: T[K] extends URLSearchParams ? string : T[K] };
@@ -61,6 +68,20 @@ export interface SessionLink {
   readonly readyState: ReadyStateName;
   /** The plugin failed on this session: end it with the error's close code (1011). */
   fail(err: WsmodError): void;
+  /** How many topics the session may hold (the route's `maxTopics`). */
+  readonly maxTopics: number;
+  /** The session now subscribes `topic` (a valid name it did not hold; the runtime keeps the set). */
+  subscribe(topic: string): void;
+  /** The session no longer subscribes `topic` (one it held). */
+  unsubscribe(topic: string): void;
+  /** Publishes on a valid topic; `exceptSelf`: leave this session out. */
+  publish(topic: string, data: string | Uint8Array, binary: boolean, exceptSelf: boolean): PublishResult;
+}
+
+/** What the plugin's host handle does, provided by the host (or, in a worker, messages to it). */
+export interface HostLink {
+  /** Publishes on a valid topic to every subscriber. */
+  publish(topic: string, data: string | Uint8Array, binary: boolean): PublishResult;
 }
 
 /** The outcome of `onUpgrade`, as plain data (`data` is the accepted session's initial `session.data`). */
@@ -105,6 +126,17 @@ export function infoOf(value: Session<unknown> | UpgradeRequest<unknown>): Sessi
 /** Text messages as the runtime delivered them: sending one back without options keeps it text. */
 const receivedText = new WeakSet<Buffer>();
 
+/** Strings are text, bytes binary, a Buffer received as text is text, unless the plugin said otherwise. */
+function binaryOf(data: string | Uint8Array, binary: boolean | undefined): boolean {
+  return binary ?? (typeof data !== 'string' && !receivedText.has(data as Buffer));
+}
+
+/** The host's cap on a session's topics, for a wrapper that forwards sessions elsewhere (a worker). */
+export function maxTopicsOf(session: Session<unknown>): number {
+  if (!(session instanceof RuntimeSession)) throw new TypeError('not a session made by the plugin runtime');
+  return session.maxTopics;
+}
+
 /**
  * One session as the plugin sees it. The identity fields are copied from its {@link SessionInfo};
  * `query` is parsed on first use.
@@ -145,8 +177,7 @@ export class RuntimeSession implements Session<unknown> {
    * received as a text message goes back as text (so an echo keeps the message's type).
    */
   send(data: string | Uint8Array, options?: SendOptions): SendResult {
-    const binary = options?.binary ?? (typeof data !== 'string' && !receivedText.has(data as Buffer));
-    return this.#link.send(data, binary);
+    return this.#link.send(data, binaryOf(data, options?.binary));
   }
 
   close(code?: number, reason?: string): void {
@@ -159,6 +190,41 @@ export class RuntimeSession implements Session<unknown> {
 
   ping(data?: string | Uint8Array): boolean {
     return this.#link.ping(data ?? '');
+  }
+
+  /** The topic set lives here, once for every isolation mode; the link is told of each change. */
+  readonly #topics = new Set<string>();
+
+  get topics(): ReadonlySet<string> {
+    return this.#topics;
+  }
+
+  /** @internal The route's cap on topics (a worker wrapper forwards it to the worker's session). */
+  get maxTopics(): number {
+    return this.#link.maxTopics;
+  }
+
+  subscribe(topic: string): boolean {
+    checkTopic(topic);
+    if (this.#topics.has(topic)) return false;
+    if (this.#topics.size >= this.#link.maxTopics) throw new WsmodError('WSMOD_ERR_TOO_MANY_TOPICS', `${this.#link.maxTopics}`);
+    // A closing session subscribes nothing: the host releases a session's topics when it ends.
+    if (this.#link.readyState === 'closed') return false;
+    this.#topics.add(topic);
+    this.#link.subscribe(topic);
+    return true;
+  }
+
+  unsubscribe(topic: string): boolean {
+    checkTopic(topic);
+    if (!this.#topics.delete(topic)) return false;
+    this.#link.unsubscribe(topic);
+    return true;
+  }
+
+  publish(topic: string, data: string | Uint8Array, options?: PublishOptions): PublishResult {
+    checkTopic(topic);
+    return this.#link.publish(topic, data, binaryOf(data, options?.binary), options?.exceptSelf ?? true);
   }
 
   /** @internal The plugin failed on this session: log it, then end the session with 1011 (onClose excepted). */
@@ -338,6 +404,41 @@ export class PluginRuntime {
     session.opened = false;
     const hook = this.plugin.onClose;
     if (hook !== undefined) void this.#guard(session, 'onClose', hook, code, reason);
+  }
+
+  /**
+   * The host serves the plugin: `onStart` with a handle whose publish goes through `link`. Not awaited;
+   * a failure is logged (there is no session to end).
+   */
+  start(link: HostLink): void {
+    const hook = this.plugin.onStart;
+    if (hook === undefined) return;
+    const host: PluginHost = {
+      publish(topic, data, options) {
+        checkTopic(topic);
+        return link.publish(topic, data, binaryOf(data, options?.binary));
+      },
+    };
+    this.#background('onStart', hook, host);
+  }
+
+  /** Remote messages on `topic` may have been lost (a backplane gap): `onBackplaneGap`, not awaited. */
+  gap(topic: string): void {
+    const hook = this.plugin.onBackplaneGap;
+    if (hook !== undefined) this.#background('onBackplaneGap', hook, topic);
+  }
+
+  /** Calls a hook of no session that nobody waits for; a throw or rejection is logged. */
+  #background(hook: HookName, fn: (...args: never[]) => unknown, ...args: unknown[]): void {
+    const failed = (err: unknown): void => {
+      this.log.error({ plugin: this.name, hook, err }, `plugin "${this.name}" threw in ${hook}`);
+    };
+    try {
+      const result = this.#run(undefined, hook, fn, ...args);
+      if (isThenable(result)) result.then(undefined, failed);
+    } catch (err) {
+      failed(err);
+    }
   }
 
   /** See {@link SETTLE}: undefined when nothing is pending (always, for a plugin that is not a wrapper). */

@@ -394,6 +394,17 @@ export class DeflateCodec {
     return this.#config.threshold;
   }
 
+  /**
+   * Without context takeover in the sending direction (RFC 7692 §7.1.1.1 `server_no_context_takeover`
+   * for a server) every message is compressed from a fresh state, so any codec with equal settings
+   * produces the same bytes: this key names those settings, and one compressed message may be shared
+   * by every connection with the same key (topic fan-out). Undefined with context takeover: the bytes
+   * then depend on this connection's history.
+   */
+  get sharedKey(): string | undefined {
+    return this.#sendTakeover ? undefined : deflateKey(deflateSettings(this.#sendBits, this.#config));
+  }
+
   /** The compressed payload of a message (tail removed). */
   compress(data: Buffer): Promise<Buffer> {
     return this.#pool.run(async () => {

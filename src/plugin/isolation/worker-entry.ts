@@ -10,9 +10,17 @@ import { WsmodError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import { MAX_CONTROL_PAYLOAD } from '../../protocol/constants.ts';
 import { encodeClosePayload } from '../../protocol/frame-serializer.ts';
-import type { Plugin, PluginContext, SendResult } from '../api.ts';
+import type { Plugin, PluginContext, PublishResult, SendResult } from '../api.ts';
 import { loadPlugin } from '../loader.ts';
-import { PluginRuntime, type ReadyStateName, type RuntimeSession, type SessionLink, type Verdict, isThenable } from '../runtime.ts';
+import {
+  HOOK_NAMES,
+  PluginRuntime,
+  type ReadyStateName,
+  type RuntimeSession,
+  type SessionLink,
+  type Verdict,
+  isThenable,
+} from '../runtime.ts';
 import {
   type HostToWorker,
   type LogLevelName,
@@ -66,9 +74,11 @@ class WorkerLink implements SessionLink {
   #bufferedAmount = 0;
   #readyState: ReadyStateName = 'open';
   #lastResult: SendResult = 'sent';
+  readonly maxTopics: number;
 
-  constructor(sid: string) {
+  constructor(sid: string, maxTopics: number) {
     this.#sid = sid;
+    this.maxTopics = maxTopics;
   }
 
   get bufferedAmount(): number {
@@ -131,6 +141,20 @@ class WorkerLink implements SessionLink {
     post({ t: 'fail', sid: this.#sid, code: err.closeCode ?? 1011 });
   }
 
+  subscribe(topic: string): void {
+    post({ t: 'sub', sid: this.#sid, topic });
+  }
+
+  unsubscribe(topic: string): void {
+    post({ t: 'unsub', sid: this.#sid, topic });
+  }
+
+  /** Posted on the port of the session's sends (order kept); the host thread publishes: no count here. */
+  publish(topic: string, data: string | Uint8Array, binary: boolean, exceptSelf: boolean): PublishResult {
+    postPublish(this.#sid, topic, data, binary, exceptSelf);
+    return undefined;
+  }
+
   /** The host's report of the real session's backpressure and state. */
   report(result: SendResult, bufferedAmount: number, readyState: ReadyStateName): void {
     this.#lastResult = result;
@@ -142,6 +166,17 @@ class WorkerLink implements SessionLink {
   /** The host's session is gone. */
   ended(): void {
     this.#readyState = 'closed';
+  }
+}
+
+/** A publish toward the host; bytes are copied (the plugin may reuse its buffer). */
+function postPublish(sid: string | undefined, topic: string, data: string | Uint8Array, binary: boolean, exceptSelf: boolean): void {
+  const at = sid === undefined ? {} : { sid };
+  if (typeof data === 'string') {
+    post({ t: 'pub', ...at, topic, data, binary, exceptSelf });
+  } else {
+    const copy = copyToArrayBuffer(data);
+    post({ t: 'pub', ...at, topic, data: copy, binary, exceptSelf }, [copy]);
   }
 }
 
@@ -205,7 +240,7 @@ function serve(runtime: PluginRuntime): void {
           data = tickets.get(m.ticket);
           tickets.delete(m.ticket);
         }
-        const link = new WorkerLink(m.sid);
+        const link = new WorkerLink(m.sid, m.maxTopics);
         const { session, ready } = runtime.open(m.init, link, data);
         sessions.set(m.sid, { session, link });
         const rid = m.rid;
@@ -236,13 +271,22 @@ function serve(runtime: PluginRuntime): void {
       case 'shutdown':
         void runtime.shutdown(SHUTDOWN_CAP).then(() => reply(m.rid));
         return;
+      case 'start':
+        runtime.start({
+          publish(topic, data, binary) {
+            postPublish(undefined, topic, data, binary, false);
+            return undefined;
+          },
+        });
+        return;
+      case 'gap':
+        runtime.gap(m.topic);
+        return;
     }
   };
 
   port.on('message', handle);
   const plugin = runtime.plugin;
-  const hooks = (['onUpgrade', 'onOpen', 'onMessage', 'onClose', 'onDrain', 'onShutdown'] as const).filter(
-    (h) => typeof plugin[h] === 'function',
-  );
+  const hooks = HOOK_NAMES.filter((h) => typeof plugin[h] === 'function');
   post({ t: 'ready', name: plugin.name, protocols: plugin.protocols === undefined ? undefined : [...plugin.protocols], hooks });
 }

@@ -43,7 +43,15 @@ export type HostToWorker =
   /** The accepted upgrade's data (under `ticket`) will not be claimed: the handshake did not complete. */
   | { readonly t: 'discard'; readonly ticket: number }
   /** With `rid`: run onOpen and answer once it settles. Without: only create the session. */
-  | { readonly t: 'open'; readonly sid: string; readonly init: SessionInfo; readonly ticket?: number; readonly rid?: number }
+  | {
+      readonly t: 'open';
+      readonly sid: string;
+      readonly init: SessionInfo;
+      /** The route's cap on the session's topics (the worker's runtime checks it, as the host's does). */
+      readonly maxTopics: number;
+      readonly ticket?: number;
+      readonly rid?: number;
+    }
   | { readonly t: 'msg'; readonly sid: string; readonly data: ArrayBuffer; readonly binary: boolean }
   | {
       readonly t: 'state';
@@ -56,7 +64,11 @@ export type HostToWorker =
   | { readonly t: 'close'; readonly sid: string; readonly code: number; readonly reason: string }
   /** Answer once every message posted before this one has been handled (see SETTLE in runtime.ts). */
   | { readonly t: 'settle'; readonly rid: number }
-  | { readonly t: 'shutdown'; readonly rid: number };
+  | { readonly t: 'shutdown'; readonly rid: number }
+  /** The host serves the plugin: run onStart (its host handle posts `pub` without a session). */
+  | { readonly t: 'start' }
+  /** Remote messages on `topic` may have been lost: run onBackplaneGap. */
+  | { readonly t: 'gap'; readonly topic: string };
 
 /** Worker → host. */
 export type WorkerToHost =
@@ -75,7 +87,22 @@ export type WorkerToHost =
   | { readonly t: 'ping'; readonly sid: string; readonly data: string | ArrayBuffer }
   /** The plugin failed on this session (already logged): the host fails the connection with `code`. */
   | { readonly t: 'fail'; readonly sid: string; readonly code: number }
-  | { readonly t: 'log'; readonly level: LogLevelName; readonly obj: object; readonly msg?: string };
+  | { readonly t: 'log'; readonly level: LogLevelName; readonly obj: object; readonly msg?: string }
+  /** The session subscribes / unsubscribes a topic (validated and counted by the worker's runtime already). */
+  | { readonly t: 'sub'; readonly sid: string; readonly topic: string }
+  | { readonly t: 'unsub'; readonly sid: string; readonly topic: string }
+  /**
+   * A publish: by a session (`sid`; `exceptSelf` as the plugin asked) or by the host handle (no `sid`).
+   * It travels on the same port as the session's sends, so their order is kept.
+   */
+  | {
+      readonly t: 'pub';
+      readonly sid?: string;
+      readonly topic: string;
+      readonly data: string | ArrayBuffer;
+      readonly binary: boolean;
+      readonly exceptSelf: boolean;
+    };
 
 /** Turns anything thrown into its plain form. */
 export function serializeError(err: unknown): SerializedError {

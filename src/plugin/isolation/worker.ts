@@ -14,10 +14,19 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ERRORS, type ErrorCode, WsmodError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
-import { type AcceptInit, PLUGIN_API_VERSION, type Plugin, type SendResult, type Session, type UpgradeDecision, type UpgradeRequest } from '../api.ts';
+import {
+  type AcceptInit,
+  PLUGIN_API_VERSION,
+  type Plugin,
+  type PluginHost,
+  type SendResult,
+  type Session,
+  type UpgradeDecision,
+  type UpgradeRequest,
+} from '../api.ts';
 import { checkOptions, once, plainUnits, problemText } from '../../option-schema.ts';
 import { isFileSpecifier } from '../loader.ts';
-import { type HookName, type ReadyStateName, SETTLE, infoOf } from '../runtime.ts';
+import { type HookName, type ReadyStateName, SETTLE, infoOf, maxTopicsOf } from '../runtime.ts';
 import {
   type HostToWorker,
   type PlainDecision,
@@ -223,6 +232,8 @@ class WorkerPluginRunner {
   #closed = false;
   #rid = 0;
   readonly #records = new WeakMap<Session<unknown>, SessionRecord>();
+  /** The host's handle (from onStart): publishes of the worker's plugin without a session. */
+  #host: PluginHost | undefined;
 
   constructor(opts: WorkerPluginOptions) {
     this.#opts = opts;
@@ -257,6 +268,9 @@ class WorkerPluginRunner {
       onClose: (session, code, reason) => this.#onClose(session, code, reason),
       onDrain: (session) => this.#onDrain(session),
       onShutdown: () => this.#onShutdown(),
+      // Always there: the host handle also serves session publishes whose session has gone.
+      onStart: (host: PluginHost) => this.#onStart(host),
+      ...(this.#hooks.has('onBackplaneGap') && { onBackplaneGap: (topic: string) => this.#current?.post({ t: 'gap', topic }) }),
       [SETTLE]: (session: Session<unknown>) => this.#settle(session),
       [LATEST_WORKER]: () => this.#latest,
     } as Plugin<unknown>;
@@ -389,6 +403,8 @@ class WorkerPluginRunner {
       return;
     }
     this.#current = instance;
+    // A restarted plugin starts serving again: its onStart runs with the host handle, as at first.
+    if (this.#host !== undefined && this.#hooks.has('onStart')) instance.post({ t: 'start' });
     this.#log.info({ plugin: this.#name, path: this.#opts.path }, `plugin "${this.#name}": worker restarted`);
     const waiters = this.#waiters;
     this.#waiters = [];
@@ -459,6 +475,32 @@ class WorkerPluginRunner {
       case 'log':
         this.#log[m.level](m.obj, m.msg);
         return;
+      case 'sub':
+      case 'unsub': {
+        const record = instance.sessions.get(m.sid);
+        if (record === undefined) return;
+        try {
+          if (m.t === 'sub') record.session.subscribe(m.topic);
+          else record.session.unsubscribe(m.topic);
+        } catch (err) {
+          this.#failed(instance, m.sid, err);
+        }
+        return;
+      }
+      case 'pub': {
+        const data = typeof m.data === 'string' ? m.data : Buffer.from(m.data);
+        const record = m.sid === undefined ? undefined : instance.sessions.get(m.sid);
+        try {
+          // A session that ended meanwhile subscribes nothing any more: its publish goes out host-wide.
+          if (record !== undefined) record.session.publish(m.topic, data, { binary: m.binary, exceptSelf: m.exceptSelf });
+          else if (this.#host !== undefined) this.#host.publish(m.topic, data, { binary: m.binary });
+          else this.#log.warn({ plugin: this.#name, topic: m.topic }, `plugin "${this.#name}": a publish before the host started serving it was dropped`);
+        } catch (err) {
+          if (m.sid !== undefined) this.#failed(instance, m.sid, err);
+          else this.#log.error({ plugin: this.#name, err }, `plugin "${this.#name}": its worker asked for an invalid publish`);
+        }
+        return;
+      }
       case 'ready':
       case 'loadFailed':
         return;
@@ -541,14 +583,15 @@ class WorkerPluginRunner {
     instance.sessions.set(session.id, record);
     this.#records.set(session, record);
     const init = infoOf(session);
+    const maxTopics = maxTopicsOf(session);
     if (!this.#hooks.has('onOpen')) {
-      instance.post({ t: 'open', sid: session.id, init, ...(ticket !== undefined && { ticket }) });
+      instance.post({ t: 'open', sid: session.id, init, maxTopics, ...(ticket !== undefined && { ticket }) });
       return;
     }
     // Awaited: the host reads no message before the worker's onOpen settles.
     const rid = ++this.#rid;
     record.opening = true;
-    return instance.call(rid, { t: 'open', sid: session.id, init, rid, ...(ticket !== undefined && { ticket }) }).then(
+    return instance.call(rid, { t: 'open', sid: session.id, init, maxTopics, rid, ...(ticket !== undefined && { ticket }) }).then(
       () => {
         record.opening = false;
       },
@@ -581,6 +624,12 @@ class WorkerPluginRunner {
     record.lastResult = 'sent';
     record.lastState = session.readyState;
     record.instance.post({ t: 'drain', sid: session.id, bufferedAmount: session.bufferedAmount, readyState: session.readyState });
+  }
+
+  /** The host serves this plugin: keep its handle, and run the worker plugin's onStart (if it has one). */
+  #onStart(host: PluginHost): void {
+    this.#host = host;
+    if (this.#hooks.has('onStart')) this.#current?.post({ t: 'start' });
   }
 
   /** Resolves once the worker has handled every message posted to it for `session` (and posted their replies). */

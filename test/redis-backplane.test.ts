@@ -10,6 +10,7 @@ import { createClient } from 'redis';
 import type { BackplaneStats, TopicMessage } from '../src/pubsub/backplane.ts';
 import { type RedisBackplane, type RedisBackplaneStats, createRedisBackplane, decodeTopicMessage, encodeTopicMessage } from '../src/pubsub/redis.ts';
 import { childEnv } from './command.ts';
+import { memoryLogger } from './helpers.ts';
 import type { HostEvent, HostRequest } from './peers/redis-host.ts';
 import { type RedisServer, freePort, startRedis } from './peers/redis.ts';
 
@@ -243,11 +244,15 @@ describe('Redis backplane', { timeout: 120_000 }, () => {
 
   test('starts while Redis is unreachable: publishes dropped and counted, connects once Redis is up', async () => {
     const port = await freePort();
-    const b = await createRedisBackplane({ url: `redis://127.0.0.1:${port}`, reconnectDelay: { min: 20, max: 200 } });
+    const logger = memoryLogger();
+    const b = await createRedisBackplane({ url: `redis://127.0.0.1:${port}`, reconnectDelay: { min: 20, max: 200 }, logger });
     cleanups.push(() => b.close());
     b.subscribe('early');
     assert.equal(b.publish({ topic: 'early', data: Buffer.from('x'), binary: false, origin: b.id }), false);
     assert.deepEqual({ connected: b.stats.connected, dropped: b.stats.dropped }, { connected: false, dropped: 1 });
+    // Every failed attempt is an 'error' from node-redis; the log gets one warning per connection.
+    await until(() => logger.entries.filter((e) => e.level === 'debug').length >= 2, 'a few failed attempts');
+    assert.equal(logger.entries.filter((e) => e.level === 'warn').length, 2, 'one warning for each connection');
 
     const server = await redis(port);
     const client = await adminOf(server);
@@ -262,6 +267,30 @@ describe('Redis backplane', { timeout: 120_000 }, () => {
     assert.deepEqual(got.messages.map((m) => m.data.toString()), ['hi', 'end']);
     assert.equal(b.stats.invalid, 1, 'the foreign message was counted and ignored');
     assert.equal(b.stats.gaps, 0, 'a first connection is no gap');
+  });
+
+  test('a broker callback that throws is logged; delivery goes on', async () => {
+    const server = await redis();
+    const client = await adminOf(server);
+    const logger = memoryLogger();
+    const b = await createRedisBackplane({ url: server.url, logger });
+    cleanups.push(() => b.close());
+    await b.ready();
+    const seen: string[] = [];
+    b.onMessage = (m) => {
+      seen.push(m.data.toString());
+      if (seen.length === 1) throw new Error('broker fault');
+    };
+    b.subscribe('t');
+    await until(async () => (await numsub(client, 't')) === 1, 'subscribed');
+    for (const text of ['one', 'two']) {
+      await client.publish('wsmod:t', encodeTopicMessage({ topic: 't', data: Buffer.from(text), binary: false, origin: 'other' }));
+    }
+    await until(() => seen.length === 2, 'both messages');
+    assert.deepEqual(seen, ['one', 'two']);
+    assert.equal(logger.entries.filter((e) => e.level === 'error').length, 1);
+    assert.equal(b.stats.connected, true);
+    assert.equal(b.stats.reconnects, 0, 'the fault did not break the connection');
   });
 
   test('CLIENT KILL TYPE pubsub: resubscribed automatically, the gap counted and reported', async () => {

@@ -127,7 +127,6 @@ export class RedisBackplane implements Backplane {
   #invalid = 0;
   /** Why the subscriber connection was lost; set until it is back (then the gap is reported). */
   #subscriberLost: string | undefined;
-  #publisherLost = false;
   readonly #ready: Promise<void>;
 
   /** @internal Use {@link createRedisBackplane}, which loads node-redis first. */
@@ -286,31 +285,29 @@ export class RedisBackplane implements Backplane {
   /** Follows a connection's life: losses, recoveries, and the gap a subscriber loss leaves. */
   #watch(client: RedisClient, role: 'publisher' | 'subscriber'): void {
     let everReady = false;
-    // node-redis emits 'error' for each failed attempt; without a listener an error event would throw.
+    // One warning per outage (the first attempt included); node-redis emits 'error' for every failed
+    // attempt, and without a listener an 'error' event would throw.
+    let warned = false;
     client.on('error', (err: unknown) => {
       if (this.#closed) return;
-      const lost = role === 'subscriber' ? this.#subscriberLost !== undefined : this.#publisherLost;
-      if (!lost && everReady) {
-        const reason = err instanceof Error ? err.message : String(err);
-        if (role === 'subscriber') this.#subscriberLost = reason;
-        else this.#publisherLost = true;
-        this.#logger?.warn({ err, role }, `redis backplane: ${role} connection lost, reconnecting`);
-      } else {
+      if (everReady && role === 'subscriber') this.#subscriberLost ??= err instanceof Error ? err.message : String(err);
+      if (warned) {
         this.#logger?.debug({ err, role }, `redis backplane: ${role} connection attempt failed`);
+      } else {
+        warned = true;
+        this.#logger?.warn({ err, role }, `redis backplane: ${role} connection ${everReady ? 'lost' : 'failed'}, retrying with backoff`);
       }
     });
     client.on('ready', () => {
       if (this.#closed) return;
+      warned = false;
       if (!everReady) {
         everReady = true;
         return;
       }
       this.#reconnects++;
       this.#logger?.info({ role }, `redis backplane: ${role} reconnected`);
-      if (role === 'publisher') {
-        this.#publisherLost = false;
-        return;
-      }
+      if (role === 'publisher') return;
       // 'ready' follows node-redis's resubscribe of every channel it holds: from here on the topics
       // receive again, and what was published between the loss and now is lost for them.
       const reason = this.#subscriberLost ?? 'subscriber connection lost';

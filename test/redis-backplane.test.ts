@@ -240,6 +240,21 @@ describe('Redis backplane', { timeout: 120_000 }, () => {
     a.publish({ topic: 'marker', data: Buffer.from('m'), binary: false, origin: a.id });
     await until(() => got.messages.length > 0, 'the marker');
     assert.deepEqual(got.messages.map((m) => m.topic), ['marker']);
+
+    // The last subscriber leaves and a new one comes in the same tick: subscribed once, not twice.
+    const mine = record(a);
+    a.unsubscribe('b');
+    a.subscribe('b');
+    let probe = 0;
+    await until(() => {
+      b.publish({ topic: 'b', data: Buffer.from(`probe ${probe++}`), binary: false, origin: b.id });
+      return mine.messages.length > 0;
+    }, 'a subscribed to b again');
+    b.publish({ topic: 'b', data: Buffer.from('end'), binary: false, origin: b.id });
+    await until(() => mine.messages.some((m) => m.data.toString() === 'end'), 'the end marker');
+    const texts = mine.messages.map((m) => m.data.toString());
+    assert.equal(new Set(texts).size, texts.length, `each message once: ${texts.join(', ')}`);
+    assert.deepEqual(await channels(client), ['wsmod:b', 'wsmod:marker']);
   });
 
   test('starts while Redis is unreachable: publishes dropped and counted, connects once Redis is up', async () => {

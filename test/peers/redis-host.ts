@@ -62,9 +62,14 @@ process.on('message', (raw: HostRequest) => {
     case 'close':
       void backplane.close().then(() => {
         reply(null);
+        // Delivers the reply, then the 'disconnect' handler below ends the process.
         process.disconnect();
       });
       break;
   }
+});
+// The test is gone (it ended, or crashed): so is this host, instead of reconnecting forever.
+process.on('disconnect', () => {
+  void backplane.close().then(() => process.exit(0));
 });
 send({ ev: 'ready', id: backplane.id });

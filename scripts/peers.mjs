@@ -11,6 +11,8 @@ export const PYTHON = '/usr/bin/python3';
 const PEERS = [
   { name: 'python3-websockets', present: () => ok(PYTHON, ['-c', 'import websockets']), packages: ['python3-websockets'] },
   { name: 'chromium', present: () => existsSync(CHROMIUM), packages: ['chromium'] },
+  // test/redis-backplane.test.ts starts its own servers (test/peers/redis.ts); Debian's service is not used.
+  { name: 'redis-server', present: () => ok('redis-server', ['--version']), packages: ['redis-server'] },
 ];
 
 function ok(cmd, args) {

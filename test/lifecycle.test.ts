@@ -10,6 +10,7 @@ import { describe, mock, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { createHost } from '../src/host/host.ts';
+import { isWsmodError } from '../src/errors.ts';
 import { definePlugin, type SendResult } from '../src/plugin/api.ts';
 import { closeCodeOf, echoPlugin, memoryLogger, parseServerFrames, rawClient, recordingPlugin, startHost, until } from './helpers.ts';
 
@@ -269,6 +270,25 @@ describe('backpressure', () => {
     } finally {
       await t.close();
     }
+  });
+
+  test('a route without backpressurePolicy takes the plugin\'s declared one, else close; a bad declaration is refused', () => {
+    const base = { apiVersion: 1 as const, onMessage() {} };
+    const host = createHost({
+      logger: memoryLogger(),
+      routes: [
+        { path: '/plain', plugin: { ...base, name: 'plain' } },
+        { path: '/declares', plugin: { ...base, name: 'declares', backpressurePolicy: 'drop' } },
+        { path: '/overrides', plugin: { ...base, name: 'overrides', backpressurePolicy: 'drop' }, backpressurePolicy: 'close' },
+      ],
+    });
+    assert.equal(host.routes.get('/plain')?.backpressurePolicy, 'close');
+    assert.equal(host.routes.get('/declares')?.backpressurePolicy, 'drop');
+    assert.equal(host.routes.get('/overrides')?.backpressurePolicy, 'close');
+    assert.throws(
+      () => createHost({ routes: [{ path: '/x', plugin: { ...base, name: 'x', backpressurePolicy: 'maybe' as 'drop' } }] }),
+      (err: unknown) => isWsmodError(err, 'WSMOD_ERR_PLUGIN_INVALID') && /"backpressurePolicy" must be 'drop' or 'close', got "maybe"/.test(err.message),
+    );
   });
 
   test('policy "close" (the default: no message is lost silently) closes the session with 1008 instead of dropping, and counts it', async () => {

@@ -141,7 +141,7 @@ export function resolveRoute(options: RouteOptions, index: number): Route {
     pongTimeout: r.pongTimeout ?? DEFAULTS.pongTimeout,
     closeTimeout: r.closeTimeout ?? DEFAULTS.closeTimeout,
     maxBackpressure: r.maxBackpressure ?? DEFAULTS.maxBackpressure,
-    backpressurePolicy: r.backpressurePolicy ?? DEFAULTS.backpressurePolicy,
+    backpressurePolicy: r.backpressurePolicy ?? plugin.backpressurePolicy ?? DEFAULTS.backpressurePolicy,
     maxTopics: r.maxTopics ?? DEFAULTS.maxTopics,
     slowSubscriber: r.slowSubscriber ?? DEFAULTS.slowSubscriber,
     compression: r.compression === undefined || r.compression === false ? undefined : r.compression === true ? DEFAULT_DEFLATE : { ...DEFAULT_DEFLATE, ...(definedOnly(r.compression) as Partial<DeflateConfig>) },

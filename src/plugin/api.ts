@@ -162,6 +162,12 @@ export interface Plugin<Data = unknown> {
   readonly apiVersion: typeof PLUGIN_API_VERSION;
   /** Subprotocols the plugin speaks, in order of preference. */
   readonly protocols?: readonly string[];
+  /**
+   * The backpressure policy the plugin is written for, when a route does not set one: `'drop'` for a
+   * plugin that checks every `send()` result and keeps or re-sends what was `'dropped'` (the process
+   * runner does); otherwise the host's default, `'close'`, applies (no message lost silently).
+   */
+  readonly backpressurePolicy?: 'drop' | 'close';
   /** Before the 101: accept or refuse. Awaited (within the host's handshakeTimeout). Default: accept. */
   onUpgrade?(req: UpgradeRequest<Data>): MaybePromise<UpgradeDecision>;
   /** The connection is open and may be used. Awaited: no onMessage runs before it settles. */

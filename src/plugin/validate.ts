@@ -30,6 +30,8 @@ export function validatePlugin(value: unknown, source: string): Plugin<unknown> 
   for (const hook of HOOKS) {
     if (p[hook] !== undefined && typeof p[hook] !== 'function') fail(`"${hook}" must be a function, got ${describe(p[hook])}`);
   }
+  const policy = p['backpressurePolicy'];
+  if (policy !== undefined && policy !== 'drop' && policy !== 'close') fail(`"backpressurePolicy" must be 'drop' or 'close', got ${describe(policy)}`);
   const protocols = p['protocols'];
   if (protocols !== undefined) {
     if (!Array.isArray(protocols)) fail('"protocols" must be an array of subprotocol tokens');

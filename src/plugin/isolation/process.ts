@@ -463,6 +463,8 @@ export function createProcessPlugin(opts: ProcessPluginOptions): ProcessPlugin {
   const plugin: ProcessPlugin = {
     name: `process:${o.path}`,
     apiVersion: 1,
+    // Lossless by design: a 'dropped' output message is kept and sent again after onDrain.
+    backpressurePolicy: 'drop',
     get processes() {
       return live;
     },

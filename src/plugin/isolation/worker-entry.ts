@@ -288,5 +288,11 @@ function serve(runtime: PluginRuntime): void {
   port.on('message', handle);
   const plugin = runtime.plugin;
   const hooks = HOOK_NAMES.filter((h) => typeof plugin[h] === 'function');
-  post({ t: 'ready', name: plugin.name, protocols: plugin.protocols === undefined ? undefined : [...plugin.protocols], hooks });
+  post({
+    t: 'ready',
+    name: plugin.name,
+    protocols: plugin.protocols === undefined ? undefined : [...plugin.protocols],
+    backpressurePolicy: plugin.backpressurePolicy,
+    hooks,
+  });
 }

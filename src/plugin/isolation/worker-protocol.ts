@@ -76,6 +76,7 @@ export type WorkerToHost =
       readonly t: 'ready';
       readonly name: string;
       readonly protocols: readonly string[] | undefined;
+      readonly backpressurePolicy: 'drop' | 'close' | undefined;
       readonly hooks: readonly HookName[];
     }
   | { readonly t: 'loadFailed'; readonly error: SerializedError }

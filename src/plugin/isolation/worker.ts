@@ -223,6 +223,7 @@ class WorkerPluginRunner {
   #delay: number;
   #name = 'worker plugin';
   #protocols: readonly string[] | undefined;
+  #backpressurePolicy: 'drop' | 'close' | undefined;
   #hooks = new Set<HookName>();
   #current: WorkerInstance | undefined;
   /** The worker started last (even once gone): for tests that check it was terminated. */
@@ -262,6 +263,7 @@ class WorkerPluginRunner {
       name: this.#name,
       apiVersion: PLUGIN_API_VERSION,
       ...(this.#protocols !== undefined && { protocols: this.#protocols }),
+      ...(this.#backpressurePolicy !== undefined && { backpressurePolicy: this.#backpressurePolicy }),
       onUpgrade: (req) => this.#onUpgrade(req),
       onOpen: (session) => this.#onOpen(session),
       onMessage: (session, data, isBinary) => this.#onMessage(session, data, isBinary),
@@ -313,6 +315,7 @@ class WorkerPluginRunner {
           settled = true;
           this.#name = m.name;
           this.#protocols = m.protocols;
+          this.#backpressurePolicy = m.backpressurePolicy;
           this.#hooks = new Set(m.hooks);
           instance.readyAt = performance.now();
           instance.updateRef();

@@ -218,8 +218,8 @@ test('docs/configuration.md: every key of every table is a key of the schema, an
   const doc = readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
   const keys = schemaKeys(configSchema);
   const all = new Set([...keys.values()].flatMap((s) => [...s]));
-  // The tables that document keys: the rows of `### listen`, `### limits`, `### logging`, `### routes` and "Top-level keys".
-  const sections = doc.split(/\n(?=## |### )/).filter((s) => /^(## Top-level keys|### (listen|limits|logging|routes))/.test(s));
+  // The tables that document keys: the rows of `### listen`, `### limits`, `### logging`, `### backplane`, `### routes` and "Top-level keys".
+  const sections = doc.split(/\n(?=## |### )/).filter((s) => /^(## Top-level keys|### (listen|limits|logging|backplane|routes))/.test(s));
   assert.ok(sections.length >= 5, 'the key sections of docs/configuration.md are found');
   const documented = new Set<string>();
   for (const section of sections) {

@@ -7,6 +7,7 @@ import type { ListenConfig } from '../config/schema.ts';
 import { type Host, type TlsOptions, createHost } from '../host/host.ts';
 import { type LogLevel, type Logger, createLogger } from '../log.ts';
 import { shutdownUnserved } from '../plugin/runtime.ts';
+import type { Backplane } from '../pubsub/backplane.ts';
 import { WsmodError } from '../errors.ts';
 import { typecheckPlugins } from './typecheck.ts';
 
@@ -78,11 +79,13 @@ export async function serve(options: ServeOptions): Promise<number | undefined> 
     return 0;
   }
   const routes = await buildRoutes(loaded, log);
+  const backplane = await backplaneOf(loaded, log);
   let host: Host;
   try {
-    host = createHost({ routes, logger: log, ...hostLimits(loaded) });
+    host = createHost({ routes, logger: log, ...hostLimits(loaded), ...(backplane !== undefined && { backplane }) });
   } catch (err) {
     await shutdownUnserved(routes.map((r) => r.plugin), log);
+    await backplane?.close();
     throw err;
   }
   const listeners: ListenConfig[] =
@@ -100,6 +103,21 @@ export async function serve(options: ServeOptions): Promise<number | undefined> 
 }
 
 /** The host-wide limits of a configuration, as createHost options. */
+/** The configuration's backplane, started (it connects in the background; the host serves meanwhile). */
+async function backplaneOf(loaded: LoadedConfig, log: Logger): Promise<Backplane | undefined> {
+  const redis = loaded.config.backplane?.redis;
+  if (redis === undefined) return undefined;
+  const { createRedisBackplane } = await import('../pubsub/redis.ts');
+  const { reconnectDelay, ...rest } = redis;
+  return createRedisBackplane({
+    ...(Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as { url: string }),
+    ...(reconnectDelay !== undefined && {
+      reconnectDelay: Object.fromEntries(Object.entries(reconnectDelay).filter(([, v]) => v !== undefined)),
+    }),
+    logger: log,
+  });
+}
+
 function hostLimits(loaded: LoadedConfig): { handshakeTimeout?: number; maxConnections?: number; maxConnectionsPerIp?: number; shutdownDeadline?: number } {
   const l = loaded.config.limits;
   return {
@@ -144,7 +162,7 @@ function handleSignals(host: Host, first: LoadedConfig, log: Logger): void {
       if (stopping) return;
       try {
         const next = await loadConfig(current.file);
-        for (const key of ['listen', 'limits', 'logging'] as const) {
+        for (const key of ['listen', 'limits', 'logging', 'backplane'] as const) {
           if (JSON.stringify(next.config[key]) !== JSON.stringify(current.config[key])) {
             log.warn({ file: next.file, key }, `reload: "${key}" changes take effect on restart only`);
           }
@@ -156,7 +174,7 @@ function handleSignals(host: Host, first: LoadedConfig, log: Logger): void {
           await shutdownUnserved(routes.map((r) => r.plugin), log);
           throw err;
         }
-        current = { ...next, config: { ...next.config, listen: current.config.listen, limits: current.config.limits, logging: current.config.logging } };
+        current = { ...next, config: { ...next.config, listen: current.config.listen, limits: current.config.limits, logging: current.config.logging, backplane: current.config.backplane } };
         log.info({ file: next.file, routes: next.config.routes.length }, 'configuration reloaded');
       } catch (err) {
         log.error({ file: current.file, err: (err as Error).message }, 'reload refused: the running configuration keeps serving');

@@ -108,11 +108,27 @@ const route = strictObject(
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 
+/** `backplane: { redis: {...} }`: topics shared with the other hosts on the same Redis (docs/pubsub.md). */
+const redisBackplane = strictObject(
+  {
+    url: text('a redis:// or rediss:// URL').refine((u) => /^rediss?:\/\/./.test(u), {
+      error: expecting('a redis:// or rediss:// URL', 'write for example url: redis://127.0.0.1:6379'),
+    }),
+    prefix: z.string({ error: expecting('a string', 'write for example prefix: "chat:"') }).optional(),
+    maxQueue: wholeNumber(1, undefined, expecting('a whole number ≥ 1 of publishes')).optional(),
+    maxQueueBytes: fileUnits.size(1).optional(),
+    reconnectDelay: strictObject({ min: fileUnits.duration(1).optional(), max: fileUnits.duration(1).optional() }, 'an object { min, max }').optional(),
+  },
+  'an object { url, prefix?, maxQueue?, maxQueueBytes?, reconnectDelay? }',
+);
+const backplane = strictObject({ redis: redisBackplane }, 'an object { redis: { url } }');
+
 /** The schema of a configuration file (built when the CLI loads this module; `import 'wsmod'` does not). */
 export const configSchema = strictObject({
   listen,
   limits: strictObject(hostLimits(fileUnits), 'an object of host-wide limits').default({}),
   logging: strictObject({ level: oneOf(LOG_LEVELS).default('info') }, 'an object { level }').default({ level: 'info' }),
+  backplane: backplane.optional(),
   routes: z.array(route, { error: expecting('a list of routes', 'write routes: [{ path: /echo, plugin: ./echo.ts }]') }).min(1, {
     error: expecting('a list of at least one route', 'write routes: [{ path: /echo, plugin: ./echo.ts }]'),
   }),

@@ -123,12 +123,17 @@ export function infoOf(value: Session<unknown> | UpgradeRequest<unknown>): Sessi
   return info;
 }
 
-/** Text messages as the runtime delivered them: sending one back without options keeps it text. */
-const receivedText = new WeakSet<Buffer>();
+/**
+ * Marks a Buffer the runtime delivered as a text message, so sending it back without options keeps it
+ * text. A property on the Buffer itself: a WeakSet of every text message would cost each message an
+ * insertion and the garbage collector an ephemeron per message.
+ */
+const TEXT = Symbol('wsmod.text');
+type Marked = Uint8Array & { [TEXT]?: true };
 
 /** Strings are text, bytes binary, a Buffer received as text is text, unless the plugin said otherwise. */
 function binaryOf(data: string | Uint8Array, binary: boolean | undefined): boolean {
-  return binary ?? (typeof data !== 'string' && !receivedText.has(data as Buffer));
+  return binary ?? (typeof data !== 'string' && (data as Marked)[TEXT] !== true);
 }
 
 /** The host's cap on a session's topics, for a wrapper that forwards sessions elsewhere (a worker). */
@@ -377,7 +382,7 @@ export class PluginRuntime {
 
   /** A complete message (not awaited). A text message's Buffer is remembered as text (see RuntimeSession.send). */
   message(session: RuntimeSession, data: Buffer, isBinary: boolean): void {
-    if (!isBinary) receivedText.add(data);
+    if (!isBinary) (data as Marked)[TEXT] = true;
     const scope = (session.scopes.onMessage ??= { runtime: this, session, hook: 'onMessage' });
     let result: unknown;
     const depth = enterHook(this.#messageCode);

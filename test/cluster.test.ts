@@ -125,7 +125,7 @@ async function clients(url: string, n: number): Promise<{ sockets: WebSocket[]; 
 const msg = (text: string) => (line: Record<string, unknown>) => line['msg'] === text;
 
 describe('wsmod serve --workers', () => {
-  test('connections land on both workers; the primary sums their counters; SIGTERM closes every client with 1001 and exits 0', async () => {
+  test('connections land on both workers; the primary sums their counters; a topic crosses workers; SIGTERM closes every client with 1001 and exits 0', async () => {
     const s = await serve([writeConfig('spread.yaml'), '--workers', '2']);
     try {
       const { sockets, pids } = await clients(s.url, 20);
@@ -143,6 +143,22 @@ describe('wsmod serve --workers', () => {
       assert.equal(stats.total.messagesOut, 20);
       assert.equal(stats.total.bytesIn, 20 * 'pid'.length);
       for (const w of stats.workers) assert.equal(w.connections, pids.filter((p) => p === w.pid).length);
+
+      // A topic crosses workers: a session on one subscribes, a session on the other publishes.
+      const a = sockets[0]!;
+      const b = sockets[pids.findIndex((p) => p !== pids[0])]!;
+      a.send('sub:room');
+      assert.equal(String(((await once(a, 'message')) as [Buffer])[0]), 'subscribed');
+      const heard = once(a, 'message') as Promise<[Buffer]>;
+      let got = false;
+      void heard.then(() => (got = true));
+      // The subscription travels to the primary on another channel than the publish: publish until
+      // one arrives (bounded), as a client would not know when the subscription has landed.
+      for (let i = 0; i < 50 && !got; i++) {
+        b.send('pub:room:hello from the other worker');
+        assert.equal(String(((await once(b, 'message')) as [Buffer])[0]), 'published');
+      }
+      assert.equal(String((await heard)[0]), 'hello from the other worker');
 
       const codes = Promise.all(sockets.map(closed));
       s.child.kill('SIGTERM');

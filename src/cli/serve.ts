@@ -12,6 +12,7 @@ import { WsmodError } from '../errors.ts';
 import { typecheckPlugins } from './typecheck.ts';
 import { serveCluster } from '../cluster/primary.ts';
 import { isClusterWorker, runWorker } from '../cluster/worker.ts';
+import { ClusterBackplane } from '../cluster/cluster-backplane.ts';
 import { DEFAULTS } from '../host/options.ts';
 
 /** Options of `wsmod serve`. */
@@ -125,7 +126,8 @@ export async function serve(options: ServeOptions): Promise<number | undefined> 
 /** The configuration's backplane, started (it connects in the background; the host serves meanwhile). */
 async function backplaneOf(loaded: LoadedConfig, log: Logger): Promise<Backplane | undefined> {
   const redis = loaded.config.backplane?.redis;
-  if (redis === undefined) return undefined;
+  // --workers without Redis: the workers share topics through the primary (docs/workers.md).
+  if (redis === undefined) return isClusterWorker() ? new ClusterBackplane() : undefined;
   const { createRedisBackplane } = await import('../pubsub/redis.ts');
   const { reconnectDelay, ...rest } = redis;
   return createRedisBackplane({

@@ -1,6 +1,6 @@
 // The layers of DESIGN.md, enforced (`npm test` runs this through test/layers.test.ts):
 //
-//   protocol  ←  connection  ←  plugin  ←  pubsub (the topic broker)  ←  host  ←  config, client, check, adapters, ops  ←  cli
+//   protocol  ←  connection  ←  plugin  ←  pubsub (the topic broker)  ←  host  ←  config, client, check, adapters, ops  ←  cluster  ←  cli
 //
 // (host and plugin form one layer except for pubsub: the host owns a topic broker, which delivers to
 // connections and checks topic names with plugin/'s rules, so pubsub sits between plugin and host.)
@@ -78,6 +78,20 @@ export default {
       severity: 'error',
       from: { path: '^src/check/' },
       to: { path: '^src/config/' },
+    },
+    {
+      name: 'cluster-imports-higher-layer',
+      comment: 'cluster/ (the --workers primary, worker side, cluster backplane) runs hosts and carries topics: it builds on host, plugin, pubsub and config, not on the tools or the CLI',
+      severity: 'error',
+      from: { path: '^src/cluster/' },
+      to: { path: outside('protocol', 'connection', 'host', 'plugin', 'pubsub', 'config', 'cluster') },
+    },
+    {
+      name: 'imports-cluster',
+      comment: 'only the CLI (wsmod serve --workers) and the front door use cluster/; the host and the broker get a Backplane, never the cluster itself',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(?:cli/|cluster/|index\\.ts$)' },
+      to: { path: '^src/cluster/' },
     },
     {
       name: 'imports-cli',

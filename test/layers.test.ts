@@ -70,7 +70,8 @@ test('each rule fails on its violation, type-only imports included', { timeout: 
     'src/host/host.ts': "import { conn } from '../connection/conn.ts';\nimport type { Plugin } from '../plugin/api.ts';\nimport { broker } from '../pubsub/broker.ts';\nexport const host = (p: Plugin) => conn + p.name.length + broker(p);\n",
     'src/client/client.ts': "import { conn } from '../connection/conn.ts';\nexport const client = conn;\n",
     'src/check/run.ts': "import { client } from '../client/client.ts';\nexport const run = client;\n",
-    'src/cli/main.ts': "import { run } from '../check/run.ts';\nimport { host } from '../host/host.ts';\nexport const main = [run, host];\n",
+    'src/cluster/primary.ts': "import { host } from '../host/host.ts';\nexport const primary = host;\n",
+    'src/cli/main.ts': "import { run } from '../check/run.ts';\nimport { host } from '../host/host.ts';\nimport { primary } from '../cluster/primary.ts';\nexport const main = [run, host, primary];\n",
     'src/index.ts': "export { host } from './host/host.ts';\n",
     'node_modules/some-lib/package.json': '{ "name": "some-lib", "version": "1.0.0", "main": "index.js" }\n',
     'node_modules/some-lib/index.js': 'exports.x = 1;\n',
@@ -85,6 +86,8 @@ test('each rule fails on its violation, type-only imports included', { timeout: 
     'src/client/bad.ts': "import { run } from '../check/run.ts';\nexport const bad = run;\n",
     'src/check/bad.ts': "import { load } from '../config/load.ts';\nexport const bad = load;\n",
     'src/config/load.ts': "import { main } from '../cli/main.ts';\nexport const load = main;\n",
+    'src/cluster/bad.ts': "import { client } from '../client/client.ts';\nexport const bad = client;\n",
+    'src/check/workers.ts': "import { primary } from '../cluster/primary.ts';\nexport const workers = primary;\n",
     'src/plugin/typo.ts': "import { nothing } from './nowhere.ts';\nexport const typo = nothing;\n",
   };
   for (const [path, text] of Object.entries(files)) {
@@ -97,9 +100,11 @@ test('each rule fails on its violation, type-only imports included', { timeout: 
     r.violations.map((v) => `${v.rule.name}: ${v.from} → ${v.to}`).sort(),
     [
       'check-imports-config: src/check/bad.ts → src/config/load.ts',
+      'cluster-imports-higher-layer: src/cluster/bad.ts → src/client/client.ts',
       'connection-imports-higher-layer: src/connection/bad.ts → src/plugin/api.ts',
       'host-imports-higher-layer: src/host/bad.ts → src/client/client.ts',
       'imports-cli: src/config/load.ts → src/cli/main.ts',
+      'imports-cluster: src/check/workers.ts → src/cluster/primary.ts',
       'leaf-imports-layer: src/prng.ts → src/protocol/frame.ts',
       'not-to-unresolvable: src/plugin/typo.ts → ./nowhere.ts',
       'plugin-imports-higher-layer: src/plugin/bad.ts → src/pubsub/broker.ts',

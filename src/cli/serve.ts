@@ -10,6 +10,10 @@ import { shutdownUnserved } from '../plugin/runtime.ts';
 import type { Backplane } from '../pubsub/backplane.ts';
 import { WsmodError } from '../errors.ts';
 import { typecheckPlugins } from './typecheck.ts';
+import { serveCluster } from '../cluster/primary.ts';
+import { isClusterWorker, runWorker } from '../cluster/worker.ts';
+import { ClusterBackplane } from '../cluster/cluster-backplane.ts';
+import { DEFAULTS } from '../host/options.ts';
 
 /** Options of `wsmod serve`. */
 export interface ServeOptions {
@@ -22,6 +26,8 @@ export interface ServeOptions {
   readonly logLevel?: LogLevel;
   /** Only validate the configuration, load its plugins and type-check the TypeScript ones, then exit. */
   readonly checkConfig?: boolean;
+  /** Override `workers`: processes sharing the listeners (docs/workers.md). */
+  readonly workers?: number;
 }
 
 /** The package root (two levels above this file, in src/ and in dist/ alike). */
@@ -39,7 +45,8 @@ export function configFile(options: ServeOptions): string {
  * `wsmod serve [config]`: runs the configured routes standalone and prints each URL it serves.
  * SIGTERM/SIGINT shut down gracefully (1001 to every client); SIGHUP reloads the configuration and
  * plugins gracefully (new connections get the new version, open sessions finish on the old one; a
- * broken configuration or plugin is refused and the running version keeps serving).
+ * broken configuration or plugin is refused and the running version keeps serving). With `workers`
+ * above 1 this process becomes the primary of a cluster (src/cluster/, docs/workers.md).
  * Returns the exit status for --check-config; otherwise runs until a signal.
  */
 export async function serve(options: ServeOptions): Promise<number | undefined> {
@@ -78,6 +85,12 @@ export async function serve(options: ServeOptions): Promise<number | undefined> 
     process.stdout.write(`configuration OK: ${loaded.file} (${routes.length} route${routes.length === 1 ? '' : 's'}${checked})\n`);
     return 0;
   }
+  const workers = options.workers ?? loaded.config.workers;
+  if (workers > 1 && !isClusterWorker()) {
+    // The primary loads no plugin: each worker runs this same command and builds its own host.
+    await serveCluster({ workers, logger: log, shutdownDeadline: loaded.config.limits.shutdownDeadline ?? DEFAULTS.shutdownDeadline });
+    return undefined;
+  }
   const routes = await buildRoutes(loaded, log);
   const backplane = await backplaneOf(loaded, log);
   let host: Host;
@@ -92,12 +105,19 @@ export async function serve(options: ServeOptions): Promise<number | undefined> 
     options.port !== undefined || options.host !== undefined
       ? [{ host: options.host ?? '127.0.0.1', port: options.port ?? 8080 }]
       : loaded.config.listen;
+  const urls: string[] = [];
   for (const l of listeners) {
     const tls = l.tls === undefined ? undefined : readTls(l.tls, loaded.baseDir);
     const addr = await host.listen(l.port, l.host, tls === undefined ? {} : { tls });
     const authority = addr.host.includes(':') ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`;
-    for (const path of host.routes.keys()) process.stdout.write(`wsmod listening on ${tls === undefined ? 'ws' : 'wss'}://${authority}${path}\n`);
+    for (const path of host.routes.keys()) urls.push(`${tls === undefined ? 'ws' : 'wss'}://${authority}${path}`);
   }
+  if (isClusterWorker()) {
+    // The primary prints the URLs once and owns the signals; a reload replaces this process.
+    runWorker({ host, urls, logger: log });
+    return undefined;
+  }
+  for (const url of urls) process.stdout.write(`wsmod listening on ${url}\n`);
   handleSignals(host, loaded, log);
   return undefined;
 }
@@ -106,7 +126,8 @@ export async function serve(options: ServeOptions): Promise<number | undefined> 
 /** The configuration's backplane, started (it connects in the background; the host serves meanwhile). */
 async function backplaneOf(loaded: LoadedConfig, log: Logger): Promise<Backplane | undefined> {
   const redis = loaded.config.backplane?.redis;
-  if (redis === undefined) return undefined;
+  // --workers without Redis: the workers share topics through the primary (docs/workers.md).
+  if (redis === undefined) return isClusterWorker() ? new ClusterBackplane() : undefined;
   const { createRedisBackplane } = await import('../pubsub/redis.ts');
   const { reconnectDelay, ...rest } = redis;
   return createRedisBackplane({

@@ -12,6 +12,12 @@ function port(value: string): number {
   return n;
 }
 
+function workers(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new InvalidArgumentError('must be a whole number from 1 to 1024');
+  return n;
+}
+
 const program = new Command('wsmod')
   .description('A WebSocket host: services are plugins, the host is strict RFC 6455 and secure by default.')
   .showHelpAfterError();
@@ -23,14 +29,16 @@ program
   .option('-p, --port <port>', 'listen on this port instead of the configured addresses (0: any free port)', port)
   .option('-H, --host <address>', 'listen on this address instead of the configured ones')
   .addOption(new Option('--log-level <level>', 'log level (overrides logging.level)').choices(['debug', 'info', 'warn', 'error', 'silent']))
+  .option('-w, --workers <n>', 'run n worker processes sharing the listeners (overrides workers; 1: one process)', workers)
   .option('--check-config', 'validate the configuration, load its plugins and type-check TypeScript ones, then exit (non-zero on problems)', false)
-  .action(async (config: string | undefined, opts: { port?: number; host?: string; logLevel?: LogLevel; checkConfig: boolean }) => {
+  .action(async (config: string | undefined, opts: { port?: number; host?: string; logLevel?: LogLevel; checkConfig: boolean; workers?: number }) => {
     const status = await serve({
       ...(config === undefined ? {} : { config }),
       ...(opts.port === undefined ? {} : { port: opts.port }),
       ...(opts.host === undefined ? {} : { host: opts.host }),
       ...(opts.logLevel === undefined ? {} : { logLevel: opts.logLevel }),
       checkConfig: opts.checkConfig,
+      ...(opts.workers === undefined ? {} : { workers: opts.workers }),
     });
     if (status !== undefined) process.exitCode = status;
   });

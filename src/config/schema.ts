@@ -123,12 +123,19 @@ const redisBackplane = strictObject(
 );
 const backplane = strictObject({ redis: redisBackplane }, 'an object { redis: { url } }');
 
+/** More worker processes than this is a typo (a machine with 1024 cores runs one host per NUMA node). */
+const MAX_WORKERS = 1024;
+
+/** `workers`: processes sharing the listeners (docs/workers.md); 1 is a single process without a cluster. */
+export const workersSchema = wholeNumber(1, MAX_WORKERS, expecting(`a whole number from 1 to ${MAX_WORKERS}`, '1 runs one process; write for example workers: 4'));
+
 /** The schema of a configuration file (built when the CLI loads this module; `import 'wsmod'` does not). */
 export const configSchema = strictObject({
   listen,
   limits: strictObject(hostLimits(fileUnits), 'an object of host-wide limits').default({}),
   logging: strictObject({ level: oneOf(LOG_LEVELS).default('info') }, 'an object { level }').default({ level: 'info' }),
   backplane: backplane.optional(),
+  workers: workersSchema.default(1),
   routes: z.array(route, { error: expecting('a list of routes', 'write routes: [{ path: /echo, plugin: ./echo.ts }]') }).min(1, {
     error: expecting('a list of at least one route', 'write routes: [{ path: /echo, plugin: ./echo.ts }]'),
   }),

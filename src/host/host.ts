@@ -82,10 +82,12 @@ export class Host {
   #allEnded: (() => void) | undefined;
   readonly #servers: Server[] = [];
   readonly #owned = new Set<Server>();
+  /** Each owned server's close, once asked for: net.Server#close(cb) asked twice may never call back. */
+  readonly #serverClosed = new Map<Server, Promise<void>>();
   /** zlib jobs cap and idle streams shared by this host's compressed sessions; its counters are read-only. */
   readonly zlibPool = new ZlibPool();
   /** Drops and backpressure closes over all sessions, ever (no message is lost without being counted). */
-  readonly stats: Readonly<HostStats> = { messagesDropped: 0, closedForBackpressure: 0 };
+  readonly stats: Readonly<HostStats> = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, messagesDropped: 0, closedForBackpressure: 0 };
   /** Topics of this host: every session's subscriptions and publishes, and the backplane if any. */
   readonly broker: Broker;
 
@@ -242,6 +244,24 @@ export class Host {
   }
 
   /**
+   * Stops accepting connections on the servers {@link listen} opened, and nothing else: open sessions
+   * and handshakes in progress go on, and {@link close} still ends them. For a worker replaced in a
+   * rolling reload (docs/workers.md): its successor already listens, so no connection is refused.
+   */
+  stopAccepting(): void {
+    for (const server of this.#owned) void this.#closeServer(server);
+  }
+
+  #closeServer(server: Server): Promise<void> {
+    let closed = this.#serverClosed.get(server);
+    if (closed === undefined) {
+      closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      this.#serverClosed.set(server, closed);
+    }
+    return closed;
+  }
+
+  /**
    * Graceful shutdown: refuses new upgrades (503), closes every session with 1001 and waits for the
    * closing handshakes, destroys whatever is left at the deadline, then runs each plugin's onShutdown
    * and closes the servers this host listens on. Idempotent.
@@ -253,13 +273,11 @@ export class Host {
 
   async #shutdown(deadline: number): Promise<void> {
     const started = performance.now();
-    const serversClosed = [...this.#owned].map(
-      (server) =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-        }),
-    );
+    const serversClosed = [...this.#owned].map((server) => {
+      const closed = this.#closeServer(server);
+      server.closeIdleConnections();
+      return closed;
+    });
     if (this.#sessions.size > 0) {
       const ended = new Promise<void>((resolve) => (this.#allEnded = resolve));
       const goingAway = new WsmodError('WSMOD_ERR_SHUTDOWN');

@@ -11,6 +11,12 @@ import type { Route } from './options.ts';
 
 /** Counters a host keeps over all its sessions (read by tests, later the status page and metrics). */
 export interface HostStats {
+  /** Messages received from clients, and their payload bytes (after decompression). */
+  messagesIn: number;
+  bytesIn: number;
+  /** Messages sent to clients (by `send()` or a publish) and not dropped, and their payload bytes (before compression). */
+  messagesOut: number;
+  bytesOut: number;
   /** `send()` calls that returned 'dropped' (session closing, or over maxBackpressure with policy `drop`). */
   messagesDropped: number;
   /** Sessions closed with 1008 because a send went over maxBackpressure (policy `close`). */
@@ -97,6 +103,10 @@ export class HostSession implements ConnectionEvents, SessionLink, Subscriber {
   send(data: string | Uint8Array, binary: boolean): SendResult {
     const result = this.#connection.send(data, binary);
     if (result === 'dropped') this.#stats.messagesDropped++;
+    else {
+      this.#stats.messagesOut++;
+      this.#stats.bytesOut += typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    }
     return result;
   }
 
@@ -137,7 +147,11 @@ export class HostSession implements ConnectionEvents, SessionLink, Subscriber {
   /** @internal A topic message; over maxBackpressure the route's slowSubscriber policy applies. */
   deliver(message: PreparedMessage): DeliveryResult {
     const result = this.#connection.sendPrepared(message);
-    if (result !== 'dropped') return 'sent';
+    if (result !== 'dropped') {
+      this.#stats.messagesOut++;
+      this.#stats.bytesOut += message.payload.length;
+      return 'sent';
+    }
     if (this.#connection.readyState !== ReadyState.OPEN) return 'gone';
     if (this.#route.slowSubscriber === 'drop') return 'dropped';
     this.#connection.fail(new WsmodError('WSMOD_ERR_SLOW_SUBSCRIBER', `${this.#connection.bufferedAmount + message.payload.length} bytes`));
@@ -148,6 +162,8 @@ export class HostSession implements ConnectionEvents, SessionLink, Subscriber {
 
   /** @internal */
   onMessage(data: Buffer, isBinary: boolean): void {
+    this.#stats.messagesIn++;
+    this.#stats.bytesIn += data.length;
     this.#runtime.message(this.#session, data, isBinary);
   }
 

@@ -38,6 +38,11 @@ export interface ConnectionOptions {
   readonly backpressurePolicy: BackpressurePolicy;
   /** permessage-deflate, when negotiated (RFC 7692). */
   readonly deflate?: DeflateCodec | undefined;
+  /**
+   * Wraps the socket's read handler once, at start: the owner may run every read (and so every
+   * message it delivers) in a context of its own, e.g. an async scope, per read rather than per message.
+   */
+  readonly bindReads?: ((read: (chunk: Buffer) => void) => (chunk: Buffer) => void) | undefined;
 }
 
 /** Work that must wait its turn behind a message being inflated or deflated. */
@@ -169,7 +174,8 @@ export class Connection implements FrameHandler {
   start(head?: Buffer): void {
     if (this.#state === ReadyState.CLOSED) return;
     if (head !== undefined && head.length > 0) this.#onData(head);
-    this.#socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    const read = (chunk: Buffer): void => this.#onData(chunk);
+    this.#socket.on('data', this.#opts.bindReads?.(read) ?? read);
     this.#socket.resume();
     // Keepalive counts silence only while reading: before start() a pong could not be seen.
     if (this.#tick > 0 && this.#state === ReadyState.OPEN) {

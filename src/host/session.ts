@@ -75,6 +75,8 @@ export class HostSession implements ConnectionEvents, SessionLink, Subscriber {
         maxBackpressure: route.maxBackpressure,
         backpressurePolicy: route.backpressurePolicy,
         deflate,
+        // Reads start after runtime.open below, so the session exists by then.
+        bindReads: (read) => runtime.bindReads(this.#session)(read),
       },
       this,
     );

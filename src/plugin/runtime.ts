@@ -16,7 +16,7 @@
  * Adding a session method means one change to {@link RuntimeSession} and {@link SessionLink}, plus the
  * worker's wire format.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import { ERRORS, WsmodError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { STALL_THRESHOLD_MS, enterHook, leaveHook, watchStalls } from './stall-watch.ts';
@@ -387,7 +387,9 @@ export class PluginRuntime {
     let result: unknown;
     const depth = enterHook(this.#messageCode);
     try {
-      result = scopes.run(scope, callMessage, this.plugin, session, data, isBinary);
+      // Reads bound with bindReads already run in this scope: entering it again per message would cost
+      // an allocation each (Node 24's AsyncContextFrame makes a frame per run).
+      result = scopes.getStore() === scope ? callMessage(this.plugin, session, data, isBinary) : scopes.run(scope, callMessage, this.plugin, session, data, isBinary);
     } catch (err) {
       session.fail(this.log, this.name, 'onMessage', err);
       return;
@@ -395,6 +397,15 @@ export class PluginRuntime {
       leaveHook(depth);
     }
     if (isThenable(result)) result.then(undefined, (err: unknown) => session.fail(this.log, this.name, 'onMessage', err));
+  }
+
+  /**
+   * Binds a connection's read handler into `session`'s onMessage fault scope, so the messages a read
+   * delivers need no scope of their own: one scope per read instead of one per message.
+   */
+  bindReads(session: RuntimeSession): (read: (chunk: Buffer) => void) => (chunk: Buffer) => void {
+    const scope = (session.scopes.onMessage ??= { runtime: this, session, hook: 'onMessage' });
+    return (read) => scopes.run(scope, () => AsyncResource.bind(read));
   }
 
   /** The outbound queue drained. */
